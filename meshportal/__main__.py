@@ -1,0 +1,5 @@
+import sys
+
+from meshportal.cli import main
+
+sys.exit(main())

@@ -1,0 +1,84 @@
+"""The aiohttp application and the lifecycle of everything it owns.
+
+Every resource (database, admin socket, watchdog, later zeroconf) is opened
+and closed by a ``cleanup_ctx`` generator, in order, so a failed start or a
+shutdown closes exactly what was opened, in reverse.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from meshportal import admin, status
+from meshportal.identity import Identity
+from meshportal.sdnotify import Notifier
+from meshportal.settings import Settings
+from meshportal.store import DB_FILE, Database
+
+
+@dataclass
+class Box:
+    """What the running daemon knows about itself; shared by every part."""
+
+    settings: Settings
+    identity: Identity
+    notifier: Notifier
+    started: float = field(default_factory=time.time)
+    sections: dict[str, status.StatusSection] = field(default_factory=dict)
+
+
+BOX = web.AppKey("box", Box)
+DB = web.AppKey("db", Database)
+
+
+def library_migrations() -> dict[str, list[str]]:
+    """Every library's numbered schema, applied by the daemon at start."""
+    migrations: dict[str, list[str]] = {}
+    # captive: schema here
+    # sync: schema here
+    return migrations
+
+
+async def _database(app: web.Application) -> AsyncIterator[None]:
+    box = app[BOX]
+    db = await Database.open(box.settings.data_dir / DB_FILE, library_migrations())
+    app[DB] = db
+    await db.record_event("start", f"pid={os.getpid()}")
+    yield
+    await db.record_event("stop")
+    await db.close()
+
+
+async def _admin_socket(app: web.Application) -> AsyncIterator[None]:
+    box = app[BOX]
+    path = admin.socket_path(box.settings["admin_socket"], box.settings.data_dir)
+
+    async def handle(request: dict[str, Any]) -> dict[str, Any]:
+        if request.get("cmd") != "status":
+            raise ValueError(f"unknown command {request.get('cmd')!r}")
+        report = status.live_report(box.settings.data_dir, box.identity.node_id, box.started)
+        report["sections"] = {name: await section() for name, section in box.sections.items()}
+        return report
+
+    async with admin.serve_admin(path, handle, box.settings["admin_group"]):
+        yield
+
+
+async def _watchdog(app: web.Application) -> AsyncIterator[None]:
+    async with app[BOX].notifier.watchdog():
+        yield
+
+
+def create_app(settings: Settings, identity: Identity, notifier: Notifier) -> web.Application:
+    app = web.Application(client_max_size=2 * 1024 * 1024)
+    app[BOX] = Box(settings, identity, notifier)
+    app.cleanup_ctx.extend([_database, _admin_socket, _watchdog])
+    # captive: mount here
+    # web: mount here
+    return app

@@ -1,0 +1,176 @@
+"""The `meshportal` command: parsing, then one function per subcommand.
+
+Errors become one plain line on stderr and a distinct exit code, listed in
+``EXIT_CODES`` (and in the README), so scripts and systemd can tell them apart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from meshportal import __version__, admin, daemon, identity, status
+from meshportal.settings import (
+    SETTINGS,
+    Settings,
+    SettingsError,
+    default_config_path,
+    load_settings,
+    read_config_file,
+    settings_reference,
+)
+from meshportal.store import CorruptDatabase, ForeignDatabase, NewerSchema, StoreError
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_CONFIG = 2
+EXIT_NOT_RUNNING = 3
+EXIT_CANNOT_START = 4
+EXIT_DATABASE = 5
+EXIT_CODES = {
+    EXIT_OK: "success",
+    EXIT_FAILURE: "unexpected failure",
+    EXIT_CONFIG: "bad configuration or command line",
+    EXIT_NOT_RUNNING: "status: the daemon is not running",
+    EXIT_CANNOT_START: "cannot start: data folder locked or unwritable, port in use",
+    EXIT_DATABASE: "the database is corrupt, foreign or newer than this meshportal",
+}
+
+Command = Callable[[argparse.Namespace, Settings], int]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but usage errors exit with our configuration code."""
+
+    def error(self, message: str) -> Any:  # pragma: no cover - argparse path
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_CONFIG, f"meshportal: {message}\n")
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", metavar="DIR", help="data folder (default ./data)")
+    parser.add_argument("--config", metavar="FILE", type=Path, help="TOML configuration file")
+
+
+def build_parser(registrars: Sequence[Callable[[Any], None]] = ()) -> argparse.ArgumentParser:
+    parser = _Parser(prog="meshportal", description="The daemon of a booture.")
+    parser.add_argument("--version", action="version", version=f"meshportal {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p_init = sub.add_parser("init", help="create the data folder, database and identity")
+    _common(p_init)
+    p_init.set_defaults(func=cmd_init)
+
+    p_serve = sub.add_parser("serve", help="run the daemon")
+    _common(p_serve)
+    for setting in SETTINGS:
+        if setting.name != "data":
+            p_serve.add_argument(
+                setting.flag, dest=setting.name, metavar="VALUE", help=setting.help
+            )
+    p_serve.set_defaults(func=cmd_serve)
+
+    p_status = sub.add_parser("status", help="show the box, its visitors, peers and sync")
+    _common(p_status)
+    p_status.add_argument("--json", action="store_true", help="machine-readable output")
+    p_status.set_defaults(func=cmd_status)
+
+    p_settings = sub.add_parser("settings", help="list every setting and its current value")
+    _common(p_settings)
+    p_settings.add_argument("--reference", action="store_true", help="the Markdown reference")
+    p_settings.set_defaults(func=cmd_settings)
+
+    for register in registrars:
+        register(sub)
+    return parser
+
+
+def resolve_settings(args: argparse.Namespace, env: dict[str, str]) -> Settings:
+    config_path: Path | None = args.config or default_config_path(env)
+    file_values = read_config_file(config_path) if config_path else {}
+    flags = {s.name: getattr(args, s.name, None) for s in SETTINGS}
+    return load_settings(file_values, env, flags)
+
+
+def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
+    ident, created = asyncio.run(daemon.initialise(settings.data_dir))
+    verb = "created" if created else "already there"
+    print(f"meshportal: data folder {settings.data_dir} ready; identity {verb}")
+    print(f"node id: {ident.node_id}")
+    return EXIT_OK
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    logging.basicConfig(
+        level=settings["log_level"], format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    with asyncio.Runner(loop_factory=daemon.new_event_loop_factory()) as runner:
+        runner.run(daemon.serve(settings))
+    return EXIT_OK
+
+
+def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    path = admin.socket_path(settings["admin_socket"], settings.data_dir)
+    lang = status.admin_language()
+    try:
+        report = admin.ask(path, {"cmd": "status"})
+        code = EXIT_OK
+    except admin.AdminUnavailable:
+        report = status.offline_report(settings.data_dir)
+        code = EXIT_NOT_RUNNING
+    if args.json:
+        print(json.dumps(report, indent=2, sort_keys=True))
+    else:
+        print(status.format_report(report, lang))
+    return code
+
+
+def cmd_settings(args: argparse.Namespace, settings: Settings) -> int:
+    if args.reference:
+        print(settings_reference())
+        return EXIT_OK
+    for setting in SETTINGS:
+        print(f"{setting.name} = {settings[setting.name]!r}  ({settings.sources[setting.name]})")
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser(_registrars())
+    args = parser.parse_args(argv)
+    env = dict(os.environ)
+    try:
+        settings = resolve_settings(args, env)
+        command: Command = args.func
+        return command(args, settings)
+    except SettingsError as exc:
+        return _fail(str(exc), EXIT_CONFIG)
+    except (daemon.StartError, StoreError, identity.IdentityError) as exc:
+        refused = isinstance(exc, CorruptDatabase | ForeignDatabase | NewerSchema)
+        return _fail(str(exc), EXIT_DATABASE if refused else EXIT_CANNOT_START)
+    except admin.AdminDenied as exc:
+        return _fail(str(exc), EXIT_FAILURE)
+    except KeyboardInterrupt:
+        return EXIT_OK
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"meshportal: {message}", file=sys.stderr)
+    return code
+
+
+def _registrars() -> list[Callable[[Any], None]]:
+    """Subcommands contributed by other modules (ap, peer, admin…)."""
+    registrars: list[Callable[[Any], None]] = []
+    # commands: register here
+    return registrars
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,131 @@
+"""What `meshportal status` shows: gathered in the daemon, or read from the data folder.
+
+Each part of the daemon that has something to say (visitors, peers, sync)
+registers a *status section* provider on the app; the report is the core
+facts plus every section.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from meshportal import __version__, identity, sysinfo
+from meshportal.store import DB_FILE
+
+StatusSection = Callable[[], Awaitable[dict[str, Any]]]
+
+
+def offline_report(data_dir: Path) -> dict[str, Any]:
+    """What can be known with the daemon stopped: only files on disk."""
+    return {
+        "running": False,
+        "version": __version__,
+        "node_id": identity.read_node_id(data_dir),
+        "data_dir": str(data_dir.resolve()),
+        "database_bytes": sysinfo.file_size(data_dir / DB_FILE),
+        "free_disk_bytes": sysinfo.free_disk_bytes(data_dir),
+        "internet": sysinfo.has_default_route(),
+    }
+
+
+def live_report(data_dir: Path, node_id: str, started: float) -> dict[str, Any]:
+    report = offline_report(data_dir)
+    report.update(
+        running=True,
+        pid=os.getpid(),
+        node_id=node_id,
+        uptime_seconds=round(time.time() - started, 1),
+        memory_bytes=sysinfo.rss_bytes(),
+    )
+    return report
+
+
+_LABELS = {
+    "fr": {
+        "running": "en marche",
+        "stopped": "meshportal ne tourne pas",
+        "node_id": "identifiant",
+        "data": "données",
+        "database": "base",
+        "free": "libres",
+        "memory": "mémoire",
+        "uptime": "depuis",
+        "internet": "internet",
+        "offline": "aucun — normal pour une boîte hors ligne",
+        "online": "une route vers l'extérieur existe",
+        "unknown": "inconnu (lancez 'meshportal init')",
+    },
+    "en": {
+        "running": "running",
+        "stopped": "meshportal is not running",
+        "node_id": "node id",
+        "data": "data",
+        "database": "database",
+        "free": "free",
+        "memory": "memory",
+        "uptime": "up",
+        "internet": "internet",
+        "offline": "none — the normal state of an offline box",
+        "online": "a route off the box exists",
+        "unknown": "unknown (run 'meshportal init')",
+    },
+}
+
+
+def admin_language(env: dict[str, str] | None = None) -> str:
+    env = dict(os.environ) if env is None else env
+    lang = env.get("LC_ALL") or env.get("LC_MESSAGES") or env.get("LANG") or ""
+    return "en" if lang.startswith("en") else "fr"
+
+
+def human_bytes(count: int) -> str:
+    size = float(count)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} TB"
+
+
+def human_duration(seconds: float) -> str:
+    minutes, _ = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    return f"{minutes} min {int(seconds) % 60:02d} s"
+
+
+def format_report(report: dict[str, Any], lang: str = "fr") -> str:
+    words = _LABELS[lang]
+    lines: list[str] = []
+    if report["running"]:
+        lines.append(
+            f"meshportal {report['version']} — {words['running']} (pid {report['pid']}, "
+            f"{words['uptime']} {human_duration(report['uptime_seconds'])})"
+        )
+    else:
+        lines.append(words["stopped"])
+    rows = [
+        (words["node_id"], report.get("node_id") or words["unknown"]),
+        (
+            words["data"],
+            f"{report['data_dir']} ({words['database']} {human_bytes(report['database_bytes'])},"
+            f" {human_bytes(report['free_disk_bytes'])} {words['free']})",
+        ),
+    ]
+    if "memory_bytes" in report:
+        rows.append((words["memory"], human_bytes(report["memory_bytes"])))
+    rows.append((words["internet"], words["online"] if report["internet"] else words["offline"]))
+    for name, section in report.get("sections", {}).items():
+        for key, value in section.items():
+            rows.append((f"{name}.{key}", str(value)))
+    width = max(len(label) for label, _ in rows)
+    lines.extend(f"  {label.ljust(width)}  {value}" for label, value in rows)
+    return "\n".join(lines)
