@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 DATA   ?= ./data
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench clean docs
 
 $(BIN)/meshportal: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,3 +32,8 @@ bench: $(BIN)/meshportal
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+
+docs: $(BIN)/meshportal
+	$(BIN)/meshportal settings --reference > .reference.md
+	$(BIN)/python -c "from pathlib import Path; from meshportal.reference import rewrite_readme; rewrite_readme(Path('README.md'), Path('.reference.md').read_text().rstrip('\n'))"
+	rm -f .reference.md

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from meshportal import __version__, admin, daemon, identity, status
+from meshportal.reference import reference
 from meshportal.settings import (
     SETTINGS,
     Settings,
@@ -24,7 +25,6 @@ from meshportal.settings import (
     default_config_path,
     load_settings,
     read_config_file,
-    settings_reference,
 )
 from meshportal.store import CorruptDatabase, ForeignDatabase, NewerSchema, StoreError
 
@@ -84,7 +84,9 @@ def build_parser(registrars: Sequence[Callable[[Any], None]] = ()) -> argparse.A
 
     p_settings = sub.add_parser("settings", help="list every setting and its current value")
     _common(p_settings)
-    p_settings.add_argument("--reference", action="store_true", help="the Markdown reference")
+    p_settings.add_argument(
+        "--reference", action="store_true", help="print the README's generated reference"
+    )
     p_settings.set_defaults(func=cmd_settings)
 
     for register in registrars:
@@ -134,7 +136,7 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_settings(args: argparse.Namespace, settings: Settings) -> int:
     if args.reference:
-        print(settings_reference())
+        print(reference(build_parser(_registrars()), EXIT_CODES))
         return EXIT_OK
     for setting in SETTINGS:
         print(f"{setting.name} = {settings[setting.name]!r}  ({settings.sources[setting.name]})")
