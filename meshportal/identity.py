@@ -13,9 +13,10 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 KEY_FILE = "identity.key"
 PUBLIC_FILE = "identity.pub"
@@ -60,17 +61,32 @@ def is_valid_node_id(text: str) -> bool:
 
 @dataclass(frozen=True)
 class Identity:
-    private_key: Ed25519PrivateKey
+    """The box's public identity, with its private key read only when first needed.
 
-    @property
-    def public_bytes(self) -> bytes:
-        return self.private_key.public_key().public_bytes(
-            serialization.Encoding.Raw, serialization.PublicFormat.Raw
-        )
+    `cryptography` costs about 6 MB of resident memory once imported; an idle
+    box that signs nothing need not pay it, so the key is loaded lazily.
+    """
+
+    public_bytes: bytes
+    key_path: Path
 
     @property
     def node_id(self) -> str:
         return node_id_from_public_key(self.public_bytes)
+
+    def private_key(self) -> Ed25519PrivateKey:
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+        key = Ed25519PrivateKey.from_private_bytes(_read_key_bytes(self.key_path))
+        if _raw_public(key) != self.public_bytes:
+            raise IdentityError(f"{self.key_path} does not match {PUBLIC_FILE}")
+        return key
+
+
+def _raw_public(key: Ed25519PrivateKey) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
+    return key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
 
 def _write_private(path: Path, data: bytes) -> None:
@@ -88,44 +104,62 @@ def create_or_load(data_dir: Path) -> tuple[Identity, bool]:
     key_path = data_dir / KEY_FILE
     if key_path.exists():
         return load(data_dir), False
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     key = Ed25519PrivateKey.generate()
     raw = key.private_bytes(
         serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
     )
+    # The public half first: a key file without it would be a box with no id.
+    public_tmp = data_dir / (PUBLIC_FILE + ".tmp")
+    public_tmp.write_text(base64.b64encode(_raw_public(key)).decode() + "\n", encoding="ascii")
+    os.replace(public_tmp, data_dir / PUBLIC_FILE)
     tmp = key_path.with_suffix(".tmp")
     tmp.unlink(missing_ok=True)
     _write_private(tmp, raw)
     os.replace(tmp, key_path)  # atomic: a power cut leaves either no key or a whole one
-    identity = Identity(key)
-    (data_dir / PUBLIC_FILE).write_text(
-        base64.b64encode(identity.public_bytes).decode() + "\n", encoding="ascii"
-    )
     _fsync_dir(data_dir)
-    return identity, True
+    return Identity(_raw_public(key), key_path), True
 
 
-def load(data_dir: Path) -> Identity:
-    key_path = data_dir / KEY_FILE
+def _read_key_bytes(key_path: Path) -> bytes:
     try:
         raw = key_path.read_bytes()
     except FileNotFoundError:
-        raise IdentityError(f"no identity in {data_dir}: run 'meshportal init' first") from None
+        raise IdentityError(f"no identity in {key_path.parent}: run 'meshportal init'") from None
     except PermissionError:
         raise IdentityError(f"cannot read {key_path}: permission denied") from None
     if len(raw) != 32:
         raise IdentityError(f"{key_path} is not an Ed25519 key (expected 32 bytes)")
     if key_path.stat().st_mode & 0o077:
         raise IdentityError(f"{key_path} is readable by others: chmod 600 it")
-    return Identity(Ed25519PrivateKey.from_private_bytes(raw))
+    return raw
+
+
+def load(data_dir: Path) -> Identity:
+    """Check the key file and read the public key; the private key stays on disk."""
+    key_path = data_dir / KEY_FILE
+    _read_key_bytes(key_path)
+    public = read_public_key(data_dir)
+    if public is None:
+        raise IdentityError(f"{data_dir / PUBLIC_FILE} is missing or damaged")
+    return Identity(public, key_path)
+
+
+def read_public_key(data_dir: Path) -> bytes | None:
+    try:
+        text = (data_dir / PUBLIC_FILE).read_text(encoding="ascii").strip()
+        raw = base64.b64decode(text, validate=True)
+    except (OSError, ValueError):
+        return None
+    return raw if len(raw) == 32 else None
 
 
 def read_node_id(data_dir: Path) -> str | None:
     """The node id from the public file, readable without the private key."""
-    try:
-        text = (data_dir / PUBLIC_FILE).read_text(encoding="ascii").strip()
-        return node_id_from_public_key(base64.b64decode(text, validate=True))
-    except (OSError, ValueError):
-        return None
+    public = read_public_key(data_dir)
+    return node_id_from_public_key(public) if public else None
 
 
 def _fsync_dir(path: Path) -> None:

@@ -55,3 +55,21 @@ def test_refuses_a_key_that_is_not_one(tmp_path: Path) -> None:
     os.close(fd)
     with pytest.raises(identity.IdentityError, match="not an Ed25519 key"):
         identity.load(tmp_path)
+
+
+def test_private_key_matches_public_file(tmp_path: Path) -> None:
+    ident, _ = identity.create_or_load(tmp_path)
+    message = b"bonjour"
+    signature = ident.private_key().sign(message)
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    Ed25519PublicKey.from_public_bytes(ident.public_bytes).verify(signature, message)
+    (tmp_path / "other").mkdir()
+    other, _ = identity.create_or_load(tmp_path / "other")
+    (tmp_path / identity.PUBLIC_FILE).write_bytes(
+        (tmp_path / "other" / identity.PUBLIC_FILE).read_bytes()
+    )
+    swapped = identity.load(tmp_path)
+    assert swapped.node_id == other.node_id
+    with pytest.raises(identity.IdentityError, match="does not match"):
+        swapped.private_key()
