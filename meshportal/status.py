@@ -7,6 +7,7 @@ facts plus every section.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from collections.abc import Awaitable, Callable
@@ -40,6 +41,7 @@ def live_report(data_dir: Path, node_id: str, started: float) -> dict[str, Any]:
         node_id=node_id,
         uptime_seconds=round(time.time() - started, 1),
         memory_bytes=sysinfo.rss_bytes(),
+        event_loop=type(asyncio.get_running_loop()).__module__.split(".")[0],
     )
     return report
 

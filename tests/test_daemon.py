@@ -156,3 +156,23 @@ def test_killed_daemon_restarts_cleanly(data_dir: Path, sig: int) -> None:
         assert again.stop() == 0
         assert again.process.stdout is not None
         again.process.stdout.close()
+
+
+def test_runs_on_uvloop(daemon: Daemon) -> None:
+    report = json.loads(run_cli("status", "--data", str(daemon.data), "--json").stdout)
+    assert report["event_loop"] == "uvloop"
+
+
+def test_falls_back_to_the_standard_loop_without_uvloop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sys
+
+    from meshportal.daemon import new_event_loop_factory
+
+    monkeypatch.setitem(sys.modules, "uvloop", None)  # makes `import uvloop` fail
+    loop = new_event_loop_factory()()
+    try:
+        assert type(loop).__module__.startswith("asyncio")
+    finally:
+        loop.close()

@@ -88,3 +88,13 @@ def test_cli_reports_bad_config_in_one_line_with_code_2(
 def test_cli_missing_config_file(tmp_path: Path) -> None:
     result = run_cli("init", "--config", str(tmp_path / "nope.toml"))
     assert result.returncode == 2 and "does not exist" in result.stderr
+
+
+def test_system_config_is_read_only_under_systemd(tmp_path: Path) -> None:
+    from meshportal.settings import SYSTEM_CONFIG, default_config_path
+
+    assert default_config_path({}) is None
+    named = tmp_path / "x.toml"
+    assert default_config_path({"MESHPORTAL_CONFIG": str(named)}) == named
+    under_systemd = default_config_path({"INVOCATION_ID": "abc"})
+    assert under_systemd == (SYSTEM_CONFIG if SYSTEM_CONFIG.exists() else None)
