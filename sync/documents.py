@@ -1,0 +1,45 @@
+"""The document types a replica holds, and the contract they all keep.
+
+``apply`` takes an op produced by any replica's ``local_*`` method.  It is idempotent,
+gives the same result whatever the order of concurrent ops, may assume causal delivery
+(the replica applies an origin's changes in sequence and after their dependencies),
+and raises ``MalformedOp`` without changing anything when the op is invalid.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Protocol, Self
+
+from sync.awset import AwSet
+from sync.errors import UnknownDocumentType
+from sync.lww import LwwMap
+from sync.text import TextDoc
+
+__all__ = ["DOC_TYPES", "AwSet", "Document", "LwwMap", "TextDoc", "new_document"]
+
+
+class Document(Protocol):
+    type_name: ClassVar[str]
+
+    def apply(self, op: Any, origin: str, hlc: int) -> None: ...
+
+    def value(self) -> Any: ...
+
+    def encode_state(self) -> bytes: ...
+
+    @classmethod
+    def decode_state(cls, data: bytes) -> Self: ...
+
+
+DOC_TYPES: dict[str, type[Document]] = {
+    TextDoc.type_name: TextDoc,
+    LwwMap.type_name: LwwMap,
+    AwSet.type_name: AwSet,
+}
+
+
+def new_document(type_name: str) -> Document:
+    cls = DOC_TYPES.get(type_name)
+    if cls is None:
+        raise UnknownDocumentType(f"unknown document type {type_name!r}")
+    return cls()
