@@ -518,26 +518,37 @@ class TextDoc:
         self._grew(self._blocks.index(item.block), -item.length)
 
     def _merge_tombstone(self, bi: int, ii: int) -> int:
-        """Fold a tombstone into the tombstone before it when they are one run again."""
+        """Fold a tombstone into its tombstone neighbours when they are one run again.
+
+        Returns the index of the surviving item.  Backspacing deletes leftwards, so the
+        neighbour to merge with is as often the next item as the previous one.
+        """
         items = self._blocks[bi].items
-        if ii == 0:
-            return ii
-        prev, item = items[ii - 1], items[ii]
-        if (
-            prev.content is None
-            and item.content is None
-            and prev.origin == item.origin
-            and prev.counter + prev.length == item.counter
-            and item.left_id == (prev.origin, item.counter - 1)
-            and prev.right_id == item.right_id
-        ):
-            prev.length += item.length
-            del items[ii]
-            starts, runs = self._runs[item.origin]
-            k = bisect_right(starts, item.counter) - 1
-            del starts[k], runs[k]
+        if ii + 1 < len(items) and self._tombstones_join(items[ii], items[ii + 1]):
+            self._absorb(items, ii)
+        if ii > 0 and self._tombstones_join(items[ii - 1], items[ii]):
+            self._absorb(items, ii - 1)
             return ii - 1
         return ii
+
+    @staticmethod
+    def _tombstones_join(first: _Item, second: _Item) -> bool:
+        return (
+            first.content is None
+            and second.content is None
+            and first.origin == second.origin
+            and first.counter + first.length == second.counter
+            and second.left_id == (first.origin, second.counter - 1)
+            and first.right_id == second.right_id
+        )
+
+    def _absorb(self, items: list[_Item], ii: int) -> None:
+        """Merge items[ii + 1] into items[ii] (both tombstones of one run)."""
+        second = items.pop(ii + 1)
+        items[ii].length += second.length
+        starts, runs = self._runs[second.origin]
+        k = bisect_right(starts, second.counter) - 1
+        del starts[k], runs[k]
 
     def _index_add(self, item: _Item) -> None:
         entry = self._runs.get(item.origin)

@@ -1,0 +1,186 @@
+"""The text CRDT, document level: positions, concurrency, bad ops, compactness."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from sync.errors import MalformedInput, MalformedOp
+from sync.text import PositionError, TextDoc
+
+FRENCH = "Où est l'écologie ? À côté du café, naïve et sûre."
+EMOJI = "🌍 👩‍👩‍👧 🇫🇷 e\u0301"  # globe, a ZWJ family, a flag, e + combining acute
+
+
+def typed(doc: TextDoc, origin: str, pos: int, text: str) -> list[Any]:
+    """Type text one code point at a time, as a keyboard would."""
+    ops = []
+    for k, ch in enumerate(text):
+        op = doc.local_insert(origin, pos + k, ch)
+        assert op is not None
+        ops.append(op)
+    return ops
+
+
+def test_positions_are_code_points() -> None:
+    doc = TextDoc()
+    doc.local_insert("A", 0, FRENCH)
+    assert doc.value() == FRENCH and len(doc) == len(FRENCH)
+    doc.local_insert("A", FRENCH.index("é"), "[")
+    doc.local_insert("A", FRENCH.index("é") + 2, "]")
+    assert "[é]cologie" in doc.value()
+    doc.local_insert("A", 0, EMOJI)
+    assert doc.value().startswith(EMOJI)
+    # delete exactly the combining accent (one code point) and the flag (two)
+    accent = EMOJI.index("\u0301")
+    doc.local_delete("A", accent, 1)
+    flag = EMOJI.index("🇫🇷")
+    doc.local_delete("A", flag, 2)
+    assert doc.value().startswith("🌍 👩‍👩‍👧  e[") is False
+    assert doc.value().startswith("🌍 👩‍👩‍👧  e")
+
+
+def test_remote_replica_reads_the_same_text() -> None:
+    a, b = TextDoc(), TextDoc()
+    ops = [a.local_insert("A", 0, FRENCH), a.local_delete("A", 3, 4)]
+    ops += typed(a, "A", 5, EMOJI)
+    for op in ops:
+        b.apply(op, "A", 0)
+    assert b.value() == a.value()
+
+
+def test_bad_positions_are_refused_plainly() -> None:
+    doc = TextDoc()
+    doc.local_insert("A", 0, "abc")
+    with pytest.raises(PositionError, match="outside"):
+        doc.local_insert("A", 4, "x")
+    with pytest.raises(PositionError, match="outside"):
+        doc.local_delete("A", 2, 2)
+    with pytest.raises(PositionError):
+        doc.local_insert("A", -1, "x")
+    assert doc.local_insert("A", 1, "") is None and doc.local_delete("A", 1, 0) is None
+
+
+def test_concurrent_typing_at_one_spot_never_interleaves() -> None:
+    base = TextDoc()
+    seed = base.local_insert("Z", 0, "<>")
+    a, b = TextDoc(), TextDoc()
+    a.apply(seed, "Z", 0)
+    b.apply(seed, "Z", 0)
+    ops_a = typed(a, "A", 1, "Bonjour")
+    ops_b = typed(b, "B", 1, "Salut")
+    for op in ops_b:
+        a.apply(op, "B", 0)
+    for op in ops_a:
+        b.apply(op, "A", 0)
+    assert a.value() == b.value()
+    assert a.value() in ("<BonjourSalut>", "<SalutBonjour>")
+
+
+def test_concurrent_typing_after_deletes_never_interleaves() -> None:
+    seed_doc = TextDoc()
+    seed = seed_doc.local_insert("Z", 0, "début fin")
+    a, b = TextDoc(), TextDoc()
+    for doc in (a, b):
+        doc.apply(seed, "Z", 0)
+    ops_a = [a.local_delete("A", 5, 1), *typed(a, "A", 5, " écrit par A ")]
+    ops_b = [b.local_delete("B", 5, 1), *typed(b, "B", 5, " écrit par B ")]
+    for op in ops_b:
+        a.apply(op, "B", 0)
+    for op in ops_a:
+        b.apply(op, "A", 0)
+    assert a.value() == b.value()
+    assert " écrit par A " in a.value() and " écrit par B " in a.value()
+
+
+def test_ops_are_idempotent() -> None:
+    a, b = TextDoc(), TextDoc()
+    ops = [a.local_insert("A", 0, "salut"), a.local_delete("A", 1, 2)]
+    for _ in range(3):
+        for op in ops:
+            b.apply(op, "A", 0)
+    assert b.value() == a.value() == "sut"
+
+
+def test_typing_and_deleting_stay_compact() -> None:
+    doc = TextDoc()
+    typed(doc, "A", 0, "x" * 2000)
+    assert doc.item_count() == 1, "a typed run is one item"
+    for _ in range(1500):  # backspace, key by key
+        doc.local_delete("A", len(doc) - 1, 1)
+    assert doc.value() == "x" * 500
+    assert doc.item_count() == 2, "one live run and one tombstone"
+    paste = TextDoc()
+    paste.local_insert("A", 0, "un paragraphe entier " * 200)
+    paste.local_delete("A", 0, len(paste))
+    assert paste.item_count() == 1 and paste.value() == ""
+
+
+def test_state_round_trip_keeps_tombstones() -> None:
+    a = TextDoc()
+    a.local_insert("A", 0, FRENCH + EMOJI)
+    a.local_delete("A", 2, 10)
+    copy = TextDoc.decode_state(a.encode_state())
+    assert copy.value() == a.value()
+    # an op that refers to a deleted character still integrates on the copy
+    other = TextDoc.decode_state(a.encode_state())
+    op = other.local_insert("B", 2, "ici")
+    copy.apply(op, "B", 0)
+    a.apply(op, "B", 0)
+    assert copy.value() == a.value() == other.value()
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"\xc1",
+        b"\x93\x01\x90\x91\x01",
+        b"\x93\x02\x90\x90",
+        b"\x93\x01\x91\xa1A\x96\x00\x00\x02\xa1x\xc0\xc0",
+    ],
+)
+def test_bad_state_is_refused(data: bytes) -> None:
+    with pytest.raises(MalformedInput):
+        TextDoc.decode_state(data)
+
+
+BAD_OPS: list[Any] = [
+    None,
+    [],
+    ["z"],
+    ["i", 0, "x", None],
+    ["i", -1, "x", None, None],
+    ["i", 0, "", None, None],
+    ["i", 0, b"x", None, None],
+    ["i", 0, "x", ["A"], None],
+    ["i", 0, "x", ["nobody", 3], None],
+    ["i", 0, "x", None, ["A", 99]],
+    ["i", True, "x", None, None],
+    ["d"],
+    ["d", [["A", 0]]],
+    ["d", [["A", 0, 0]]],
+    ["d", [["A", 0, 999]]],
+    ["d", [["nobody", 0, 1]]],
+    ["d", "A"],
+]
+
+
+@pytest.mark.parametrize("op", BAD_OPS)
+def test_malformed_ops_change_nothing(op: Any) -> None:
+    doc = TextDoc()
+    doc.local_insert("A", 0, "abc")
+    doc.local_delete("A", 1, 1)
+    before = doc.encode_state()
+    with pytest.raises(MalformedOp):
+        doc.apply(op, "B", 0)
+    assert doc.encode_state() == before
+
+
+def test_an_op_reusing_known_ids_changes_nothing() -> None:
+    a, b = TextDoc(), TextDoc()
+    b.apply(a.local_insert("A", 0, "abc"), "A", 0)
+    before = b.encode_state()
+    b.apply(["i", 1, "zz", None, None], "A", 0)  # ids A:1-2 exist: a replay, ignored
+    assert b.encode_state() == before and b.value() == "abc"
