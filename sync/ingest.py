@@ -223,11 +223,17 @@ def ingest(replica: Replica, raws: list[bytes]) -> IngestResult:
 
 
 def _apply(replica: Replica, plans: dict[str, _Plan]) -> tuple[list[Change], dict[str, int]]:
+    # every origin with verified changes still to apply: this batch's, and older ones that
+    # were waiting for dependencies this batch may bring
     queues: list[list[Change]] = []
-    for plan in plans.values():
-        log = plan.log
+    logs = [p.log for p in plans.values()]
+    logs += [
+        log for o, log in replica.logs.items() if o not in plans and log.sealed_end > log.applied
+    ]
+    for log in logs:
+        plan = plans.get(log.origin)
         queue: list[Change] = []
-        for segment in log.segments_after(log.applied) + plan.new:
+        for segment in log.segments_after(log.applied) + (plan.new if plan else []):
             queue.extend(c for c in segment.changes if c.seq > log.applied)
         if queue:
             queues.append(queue)

@@ -7,12 +7,12 @@ decoded only when someone reads history (see Segment.changes / drop_decoded).
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from sync.chain import Segment, genesis_hash
 from sync.change import Change
 
-__all__ = ["OrderRun", "OriginLog", "iter_order"]
+__all__ = ["OrderRun", "OriginLog", "iter_order", "segment_rank"]
 
 
 class OriginLog:
@@ -97,3 +97,25 @@ def iter_order(order: list[OrderRun]) -> Iterator[tuple[str, int]]:
     for run in order:
         for seq in range(run.first, run.last + 1):
             yield run.origin, seq
+
+
+def segment_rank(order: list[OrderRun]) -> Callable[[str, int], int]:
+    """rank(origin, first_seq): position in application order of a segment's first change.
+
+    Sending or replaying segments by rank keeps dependencies ahead of their dependants,
+    so receivers rarely buffer.  Never-applied segments rank last.
+    """
+    starts: dict[str, tuple[list[int], list[int]]] = {}
+    for index, run in enumerate(order):
+        firsts, indexes = starts.setdefault(run.origin, ([], []))
+        firsts.append(run.first)
+        indexes.append(index)
+
+    def rank(origin: str, first_seq: int) -> int:
+        entry = starts.get(origin)
+        if entry is None:
+            return len(order)
+        i = bisect.bisect_right(entry[0], first_seq) - 1
+        return entry[1][i] if i >= 0 else len(order)
+
+    return rank

@@ -22,7 +22,7 @@ from sync.errors import DocumentTypeMismatch
 from sync.hlc import HybridClock
 from sync.identity import Identity
 from sync.ingest import IngestResult, ingest
-from sync.log import OrderRun, OriginLog
+from sync.log import OrderRun, OriginLog, segment_rank
 
 __all__ = ["Listener", "Replica"]
 
@@ -60,7 +60,7 @@ class Replica:
         self.dirty_docs: set[str] = set()
         self.unsaved_segments: list[Segment] = []
         self.saved_order = 0  # runs before this index are persisted (the last may grow)
-        self.evidence: list[tuple[str, int, bytes, bytes]] = []
+        self.evidence: list[tuple[str, int, bytes, bytes]] = []  # (origin, seq, kept, rejected)
         # highest local seq a peer may be sent; None means everything sealed (no store)
         self.offer_limit: int | None = None
 
@@ -202,6 +202,7 @@ class Replica:
         Segments are sent whole; the receiver skips what it already has.  Pending local
         changes are not included: call seal() (the store's commit does) first.
         """
+        rank = segment_rank(self.order)
         out: list[tuple[int, bytes]] = []
         for origin, log in self.logs.items():
             known = vv.get(origin, 0)
@@ -209,10 +210,10 @@ class Replica:
             for segment in log.segments_after(known):
                 if limit is not None and segment.last_seq > limit:
                     break
-                out.append((segment.envelope.count and _first_hlc(segment), segment.raw))
-        # older segments first, so the receiver rarely has to buffer for dependencies
+                out.append((rank(origin, segment.first_seq), segment.raw))
+        # in our application order, so the receiver rarely has to buffer for dependencies
         out.sort(key=lambda item: item[0])
-        return [raw for _hlc, raw in out]
+        return [raw for _rank, raw in out]
 
     def apply_segments(self, raws: Iterable[bytes]) -> IngestResult:
         """Validate and apply a batch of remote segments atomically.
@@ -239,9 +240,3 @@ class Replica:
     @staticmethod
     def known_types() -> tuple[str, ...]:
         return tuple(DOC_TYPES)
-
-
-def _first_hlc(segment: Segment) -> int:
-    # cheap ordering key without decoding the body: sequence position within its origin is
-    # enough to keep an origin's segments in order, and origins interleave harmlessly.
-    return segment.first_seq
