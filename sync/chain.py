@@ -114,6 +114,10 @@ class Segment:
             self._changes = decode_segment_body(self.envelope, self.limits)
         return self._changes
 
+    @property
+    def is_decoded(self) -> bool:
+        return self._changes is not None
+
     def drop_decoded(self) -> None:
         """Forget the decoded changes (they are re-decoded from `raw` on demand)."""
         self._changes = None

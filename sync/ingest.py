@@ -178,13 +178,15 @@ def ingest(replica: Replica, raws: list[bytes]) -> IngestResult:
         p.end - p.log.applied + sum(s.envelope.count for s in p.early.values())
         for p in plans.values()
     )
+
+    # phase 4: apply in a causal order on snapshotted documents
+    applied, vv, snapshots = _apply(replica, plans)
+    waiting -= len(applied)
     if waiting > replica.buffer_limit:
+        _restore(replica.docs, snapshots)
         raise BufferFull(
             f"{waiting} changes would wait for predecessors (limit {replica.buffer_limit})"
         )
-
-    # phase 4: apply in a causal order on snapshotted documents
-    applied, vv = _apply(replica, plans)
 
     # commit: nothing below can fail
     for origin, plan in plans.items():
@@ -219,10 +221,12 @@ def ingest(replica: Replica, raws: list[bytes]) -> IngestResult:
         for segment in plan.new:
             if segment.last_seq <= plan.log.applied:
                 segment.drop_decoded()  # keep only the compact bytes once applied
-    return IngestResult(applied, duplicates, waiting - len(applied))
+    return IngestResult(applied, duplicates, waiting)
 
 
-def _apply(replica: Replica, plans: dict[str, _Plan]) -> tuple[list[Change], dict[str, int]]:
+def _apply(
+    replica: Replica, plans: dict[str, _Plan]
+) -> tuple[list[Change], dict[str, int], dict[str, bytes | None]]:
     # every origin with verified changes still to apply: this batch's, and older ones that
     # were waiting for dependencies this batch may bring
     queues: list[list[Change]] = []
@@ -271,7 +275,7 @@ def _apply(replica: Replica, plans: dict[str, _Plan]) -> tuple[list[Change], dic
     except BaseException:
         _restore(docs, snapshots)
         raise
-    return applied, vv
+    return applied, vv, snapshots
 
 
 def _restore(docs: dict[str, Document], snapshots: dict[str, bytes | None]) -> None:

@@ -19,6 +19,7 @@ from sync.change import Change, DocOp, VersionVector
 from sync.codec import Limits
 from sync.documents import DOC_TYPES, Document, new_document
 from sync.errors import DocumentTypeMismatch
+from sync.history import HistoryEntry, document_history, value_at
 from sync.hlc import HybridClock
 from sync.identity import Identity
 from sync.ingest import IngestResult, ingest
@@ -85,6 +86,14 @@ class Replica:
 
     def version_vector(self) -> VersionVector:
         return dict(self.vv)
+
+    def history(self, name: str) -> list[HistoryEntry]:
+        """Changes that touched `name`, oldest first, each with the version it produced."""
+        return document_history(self, name)
+
+    def value_at(self, name: str, version: VersionVector) -> Any:
+        """The value of `name` at a past (causally closed) version, e.g. a history entry's."""
+        return value_at(self, name, version)
 
     # --- local edits: one change per call --------------------------------------------------
 

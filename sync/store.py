@@ -62,7 +62,7 @@ class SyncStore:
         async with conn.execute(
             "SELECT origin, applied, head, sealed_hlc, last_hlc FROM sync_origin"
         ) as cursor:
-            async for origin, applied, head, sealed_hlc, last_hlc in cursor:
+            async for origin, applied, _head, sealed_hlc, last_hlc in cursor:
                 log = replica.logs.get(origin) or OriginLog(origin)
                 replica.logs[origin] = log
                 log.applied, log.sealed_hlc, log.last_hlc = applied, sealed_hlc, last_hlc
