@@ -56,10 +56,10 @@ class Equivocation(SyncError):
 
 
 class SequenceGap(SyncError):
-    """A change whose predecessors (same origin, or its causal dependencies) are missing."""
+    """Changes whose predecessors are missing and cannot wait (see BufferFull)."""
 
 
-class BufferFull(SyncError):
+class BufferFull(SequenceGap):
     """Too many early changes are waiting for their predecessors."""
 
 

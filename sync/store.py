@@ -215,7 +215,8 @@ class SyncStore:
         out: dict[str, list[tuple[Any, ...]]] = {}
         for table in _TABLES:
             async with self.conn.execute(f"SELECT * FROM {table}") as cursor:  # noqa: S608
-                out[table] = sorted(tuple(row) async for row in cursor)
+                rows = [tuple(row) async for row in cursor]
+            out[table] = sorted(rows)
         return out
 
     async def async_integrity_check(self) -> str:
