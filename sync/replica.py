@@ -147,16 +147,23 @@ class Replica:
 
     def splice_text(self, name: str, pos: int, delete: int, insert: str) -> Change | None:
         """Delete then insert at one position, as a single change (one editor patch)."""
+        return self.edit_text(name, ((pos, delete, insert),))
+
+    def edit_text(self, name: str, patches: Iterable[tuple[int, int, str]]) -> Change | None:
+        """Several (pos, delete, insert) patches, each relative to the text left by the
+        previous one (the editing-trace format), as a single change."""
         doc = self._doc(name, "text")
+        origin = self.node_id
         ops: list[DocOp] = []
-        if delete:
-            op = doc.local_delete(self.node_id, pos, delete)  # type: ignore[attr-defined]
-            if op is not None:
-                ops.append((name, "text", op))
-        if insert:
-            op = doc.local_insert(self.node_id, pos, insert)  # type: ignore[attr-defined]
-            if op is not None:
-                ops.append((name, "text", op))
+        for pos, delete, insert in patches:
+            if delete:
+                op = doc.local_delete(origin, pos, delete)  # type: ignore[attr-defined]
+                if op is not None:
+                    ops.append((name, "text", op))
+            if insert:
+                op = doc.local_insert(origin, pos, insert)  # type: ignore[attr-defined]
+                if op is not None:
+                    ops.append((name, "text", op))
         return self._commit_local(ops)
 
     def replace_text(self, name: str, new_text: str) -> Change | None:
