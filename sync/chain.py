@@ -71,7 +71,8 @@ def segment_hash(envelope: SegmentEnvelope) -> bytes:
 
 
 def head_message(origin: str, seq: int, chain_hash: bytes) -> bytes:
-    return _HEAD_DOMAIN + msgpack.packb([origin, seq, chain_hash])
+    packed: bytes = msgpack.packb([origin, seq, chain_hash])
+    return _HEAD_DOMAIN + packed
 
 
 class Segment:

@@ -214,17 +214,22 @@ def encode_segment_body(changes: list[Change] | tuple[Change, ...]) -> tuple[int
     deps: list[Deps] = []
     ops: list[list[tuple[int, Any]]] = []
     previous = 0
-    for change in changes:
-        hlcs.append(change.hlc - previous)
-        previous = change.hlc
-        deps.append(change.deps)
+    last_name = last_type = None
+    last_index = -1
+    for _origin, _seq, hlc, change_deps, change_ops in changes:
+        hlcs.append(hlc - previous)
+        previous = hlc
+        deps.append(change_deps)
         row = []
-        for name, type_name, op in change.ops:
-            key = (name, type_name)
-            index = doc_index.get(key)
-            if index is None:
-                index = doc_index[key] = len(doc_index)
-            row.append((index, op))
+        for name, type_name, op in change_ops:
+            # typing hits one document over and over: skip the dict for the common case
+            if name is not last_name or type_name is not last_type:
+                key = (name, type_name)
+                index = doc_index.get(key)
+                if index is None:
+                    index = doc_index[key] = len(doc_index)
+                last_name, last_type, last_index = name, type_name, index
+            row.append((last_index, op))
         ops.append(row)
     raw: bytes = msgpack.packb([list(doc_index), hlcs, deps, ops])
     packed = zlib.compress(raw, 6)

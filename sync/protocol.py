@@ -332,7 +332,7 @@ class SyncSession:
             raise MalformedInput("a BATCH holds segments as bin")
         self._expected_batch += 1
         self._unapplied.add(number)
-        return ReceivedBatch(number, segments)  # type: ignore[arg-type]
+        return ReceivedBatch(number, [bytes(s) for s in segments])
 
     def _on_ack(self, number: int) -> None:
         if number not in self._unacked:

@@ -51,7 +51,9 @@ class Replica:
         self.seal_every = min(seal_every, self.limits.max_segment_changes)
         self.buffer_limit = buffer_limit
         self.docs: dict[str, Document] = {}
-        self.logs: dict[str, OriginLog] = {self.node_id: OriginLog(self.node_id)}
+        self._own_log = OriginLog(self.node_id)
+        self._own_run: OrderRun | None = None
+        self.logs: dict[str, OriginLog] = {self.node_id: self._own_log}
         self.vv: VersionVector = {}
         self.pending: list[Change] = []  # local changes not sealed yet
         self.new_deps: dict[str, int] = {}  # remote progress since our last local change
@@ -105,54 +107,82 @@ class Replica:
             raise DocumentTypeMismatch(f"{name!r} is a {doc.type_name}, not a {type_name}")
         return doc
 
-    def _commit_local(self, ops: list[DocOp], hlc: int | None = None) -> Change | None:
+    def _commit_local(
+        self, ops: tuple[DocOp, ...], hlc: int | None = None, name: str | None = None
+    ) -> Change | None:
+        """Record local ops as one change.  The hot path of typing: keep it lean."""
         if not ops:
             return None
         origin = self.node_id
-        seq = self.vv.get(origin, 0) + 1
+        log = self._own_log
+        seq = log.applied + 1
         if hlc is None:
             hlc = self.clock.now()
         deps: tuple[tuple[str, int], ...] = ()
         if self.new_deps:
             deps = tuple(sorted(self.new_deps.items()))
             self.new_deps.clear()
-        change = Change(origin, seq, hlc, deps, tuple(ops))
-        self.pending.append(change)
+        change = Change(origin, seq, hlc, deps, ops)
+        pending = self.pending
+        pending.append(change)
         self.vv[origin] = seq
-        log = self.logs[origin]
         log.applied = seq
         log.last_hlc = hlc
-        order = self.order
-        if order and order[-1].origin == origin and order[-1].last == seq - 1:
-            order[-1].last = seq
+        run = self._own_run
+        if run is not None and run.last == seq - 1 and self.order[-1] is run:
+            run.last = seq
         else:
-            order.append(OrderRun(origin, seq, seq))
-        for name, _type, _op in ops:
+            run = self._own_run = OrderRun(origin, seq, seq)
+            self.order.append(run)
+        if name is not None:
             self.dirty_docs.add(name)
+        else:
+            for doc_name, _type, _op in ops:
+                self.dirty_docs.add(doc_name)
         if self.listeners:
             self._notify([change], True)
-        if len(self.pending) >= self.seal_every:
+        if len(pending) >= self.seal_every:
             self.seal()
         return change
 
+    def _text(self, name: str) -> Document:
+        doc = self.docs.get(name)
+        if doc is None or doc.type_name != "text":
+            doc = self._doc(name, "text")
+        return doc
+
     def insert_text(self, name: str, pos: int, text: str) -> Change | None:
-        doc = self._doc(name, "text")
-        op = doc.local_insert(self.node_id, pos, text)  # type: ignore[attr-defined]
-        return self._commit_local([(name, "text", op)] if op is not None else [])
+        op = self._text(name).local_insert(self.node_id, pos, text)  # type: ignore[attr-defined]
+        return self._commit_local(((name, "text", op),) if op is not None else (), None, name)
 
     def delete_text(self, name: str, pos: int, length: int) -> Change | None:
-        doc = self._doc(name, "text")
-        op = doc.local_delete(self.node_id, pos, length)  # type: ignore[attr-defined]
-        return self._commit_local([(name, "text", op)] if op is not None else [])
+        op = self._text(name).local_delete(self.node_id, pos, length)  # type: ignore[attr-defined]
+        return self._commit_local(((name, "text", op),) if op is not None else (), None, name)
 
     def splice_text(self, name: str, pos: int, delete: int, insert: str) -> Change | None:
         """Delete then insert at one position, as a single change (one editor patch)."""
-        return self.edit_text(name, ((pos, delete, insert),))
+        doc = self._text(name)
+        origin = self.node_id
+        if delete:
+            removed = doc.local_delete(origin, pos, delete)  # type: ignore[attr-defined]
+            if insert:
+                added = doc.local_insert(origin, pos, insert)  # type: ignore[attr-defined]
+                ops: tuple[DocOp, ...] = tuple(
+                    (name, "text", op) for op in (removed, added) if op is not None
+                )
+            else:
+                ops = ((name, "text", removed),) if removed is not None else ()
+        elif insert:
+            added = doc.local_insert(origin, pos, insert)  # type: ignore[attr-defined]
+            ops = ((name, "text", added),) if added is not None else ()
+        else:
+            return None
+        return self._commit_local(ops, None, name)
 
     def edit_text(self, name: str, patches: Iterable[tuple[int, int, str]]) -> Change | None:
         """Several (pos, delete, insert) patches, each relative to the text left by the
         previous one (the editing-trace format), as a single change."""
-        doc = self._doc(name, "text")
+        doc = self._text(name)
         origin = self.node_id
         ops: list[DocOp] = []
         for pos, delete, insert in patches:
@@ -164,37 +194,37 @@ class Replica:
                 op = doc.local_insert(origin, pos, insert)  # type: ignore[attr-defined]
                 if op is not None:
                     ops.append((name, "text", op))
-        return self._commit_local(ops)
+        return self._commit_local(tuple(ops), None, name)
 
     def replace_text(self, name: str, new_text: str) -> Change | None:
         """The wiki's save: diff against the current text, one change with the minimal ops."""
         doc = self._doc(name, "text")
         ops = doc.local_replace(self.node_id, new_text)  # type: ignore[attr-defined]
-        return self._commit_local([(name, "text", op) for op in ops])
+        return self._commit_local(tuple((name, "text", op) for op in ops), None, name)
 
     def set_key(self, name: str, key: str, value: Any) -> Change | None:
         doc = self._doc(name, "map")
         hlc = self.clock.now()
         op = doc.local_set(self.node_id, hlc, key, value)  # type: ignore[attr-defined]
-        return self._commit_local([(name, "map", op)], hlc)
+        return self._commit_local(((name, "map", op),), hlc, name)
 
     def delete_key(self, name: str, key: str) -> Change | None:
         doc = self._doc(name, "map")
         hlc = self.clock.now()
         op = doc.local_delete(self.node_id, hlc, key)  # type: ignore[attr-defined]
-        return self._commit_local([(name, "map", op)] if op is not None else [], hlc)
+        return self._commit_local(((name, "map", op),) if op is not None else (), hlc, name)
 
     def add_element(self, name: str, element: Any) -> Change | None:
         doc = self._doc(name, "set")
         hlc = self.clock.now()
         op = doc.local_add(self.node_id, hlc, element)  # type: ignore[attr-defined]
-        return self._commit_local([(name, "set", op)], hlc)
+        return self._commit_local(((name, "set", op),), hlc, name)
 
     def remove_element(self, name: str, element: Any) -> Change | None:
         doc = self._doc(name, "set")
         hlc = self.clock.now()
         op = doc.local_remove(self.node_id, hlc, element)  # type: ignore[attr-defined]
-        return self._commit_local([(name, "set", op)] if op is not None else [], hlc)
+        return self._commit_local(((name, "set", op),) if op is not None else (), hlc, name)
 
     # --- sealing and exchange -------------------------------------------------------------
 
