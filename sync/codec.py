@@ -24,6 +24,7 @@ from typing import Any
 import msgpack
 
 from sync.change import Change, Deps, DocOp
+from sync.columnar import decode_ops, encode_ops
 from sync.errors import MalformedInput, TooLarge
 
 __all__ = [
@@ -209,29 +210,14 @@ class SegmentEnvelope:
 
 def encode_segment_body(changes: list[Change] | tuple[Change, ...]) -> tuple[int, bytes]:
     """Columnar body of consecutive changes of one origin -> (codec, bytes)."""
+    _origins, _seqs, hlcs, deps, op_rows = zip(*changes, strict=True)
+    deltas = [b - a for a, b in zip((0, *hlcs[:-1]), hlcs, strict=True)]
+    counts = [len(row) for row in op_rows]
+    flat = [op for row in op_rows for op in row]
     doc_index: dict[tuple[str, str], int] = {}
-    hlcs: list[int] = []
-    deps: list[Deps] = []
-    ops: list[list[tuple[int, Any]]] = []
-    previous = 0
-    last_name = last_type = None
-    last_index = -1
-    for _origin, _seq, hlc, change_deps, change_ops in changes:
-        hlcs.append(hlc - previous)
-        previous = hlc
-        deps.append(change_deps)
-        row = []
-        for name, type_name, op in change_ops:
-            # typing hits one document over and over: skip the dict for the common case
-            if name is not last_name or type_name is not last_type:
-                key = (name, type_name)
-                index = doc_index.get(key)
-                if index is None:
-                    index = doc_index[key] = len(doc_index)
-                last_name, last_type, last_index = name, type_name, index
-            row.append((last_index, op))
-        ops.append(row)
-    raw: bytes = msgpack.packb([list(doc_index), hlcs, deps, ops])
+    op_docs = [doc_index.setdefault((name, kind), len(doc_index)) for name, kind, _op in flat]
+    columns = encode_ops([op for _name, _kind, op in flat])
+    raw: bytes = msgpack.packb([list(doc_index), deltas, list(deps), counts, op_docs, columns])
     packed = zlib.compress(raw, 6)
     if len(packed) < len(raw):
         return BODY_ZLIB, packed
@@ -300,45 +286,51 @@ def _inflate(envelope: SegmentEnvelope, limits: Limits) -> bytes:
 def decode_segment_body(envelope: SegmentEnvelope, limits: Limits) -> list[Change]:
     """The changes of a segment, fully type-checked (operations stay opaque here)."""
     columns = unpack(_inflate(envelope, limits), "segment body")
-    if not isinstance(columns, list) or len(columns) != 4:
-        raise MalformedInput("segment body is [docs, hlcs, deps, ops]")
-    docs, hlcs, deps, ops = columns
-    if not (isinstance(docs, list) and isinstance(hlcs, list)):
-        raise MalformedInput("segment docs and hlcs must be arrays")
-    if not (isinstance(deps, list) and isinstance(ops, list)):
-        raise MalformedInput("segment deps and ops must be arrays")
+    if not isinstance(columns, list) or len(columns) != 6:
+        raise MalformedInput("segment body is [docs, hlcs, deps, counts, op_docs, ops]")
+    docs, hlcs, deps, counts, op_docs, op_columns = columns
+    for name, column in (("docs", docs), ("hlcs", hlcs), ("deps", deps), ("counts", counts)):
+        if not isinstance(column, list):
+            raise MalformedInput(f"segment {name} must be an array")
+    if not isinstance(op_docs, list):
+        raise MalformedInput("segment op_docs must be an array")
     count = envelope.count
-    if not len(hlcs) == len(deps) == len(ops) == count:
+    if not len(hlcs) == len(deps) == len(counts) == count:
         raise MalformedInput(f"segment columns must each have {count} entries")
+    if not all(type(n) is int and n >= 0 for n in counts):
+        raise MalformedInput("op counts must be ints >= 0")
+    total = sum(counts)
+    if len(op_docs) != total:
+        raise MalformedInput("one document index per op")
     table: list[tuple[str, str]] = []
     for doc in docs:
         if not (isinstance(doc, list) and len(doc) == 2):
             raise MalformedInput("a document table entry is [name, type]")
         _check_doc(doc[0], doc[1])
         table.append((doc[0], doc[1]))
+    size = len(table)
+    if not all(type(i) is int and 0 <= i < size for i in op_docs):
+        raise MalformedInput("document index out of the table")
+    targets = [table[i] for i in op_docs]
+    values = decode_ops(op_columns, total)
     origin = envelope.origin
     changes: list[Change] = []
     hlc = 0
     seq = envelope.first_seq
+    at = 0
     for i in range(count):
         delta = hlcs[i]
-        if not _is_int(delta) or (delta < 1 and i > 0) or delta < 0:
+        if type(delta) is not int or delta < 0 or (delta < 1 and i > 0):
             raise MalformedInput("hybrid clocks of one origin must strictly increase")
         hlc += delta
         if hlc > MAX_HLC:
             raise MalformedInput("hlc must be a 64-bit unsigned int")
-        row = ops[i]
-        if not isinstance(row, list):
-            raise MalformedInput("a change's ops must be an array")
-        doc_ops: list[DocOp] = []
-        for entry in row:
-            if not (isinstance(entry, list) and len(entry) == 2):
-                raise MalformedInput("a segment op is [doc_index, op]")
-            index, op = entry
-            if not _is_int(index) or not 0 <= index < len(table):
-                raise MalformedInput(f"document index {index!r} out of the table")
-            name, type_name = table[index]
-            doc_ops.append((name, type_name, op))
-        changes.append(Change(origin, seq, hlc, _check_deps(deps[i], origin), tuple(doc_ops)))
+        n = counts[i]
+        ops = tuple(
+            (name, kind, op)
+            for (name, kind), op in zip(targets[at : at + n], values[at : at + n], strict=True)
+        )
+        at += n
+        changes.append(Change(origin, seq, hlc, _check_deps(deps[i], origin), ops))
         seq += 1
     return changes
