@@ -185,7 +185,10 @@ def encode_ops(ops: list[Any]) -> list[Any]:
 
 def _encode_column(kind: str, column: list[Any]) -> list[Any]:
     if kind == "i":
-        return [DELTA, [b - a for a, b in zip([0, *column[:-1]], column, strict=True)]]
+        deltas = [b - a for a, b in zip([0, *column[:-1]], column, strict=True)]
+        if min(deltas) >= -(2**63) and max(deltas) < 2**64:  # msgpack's integer range
+            return [DELTA, deltas]
+        return [RAW, column]
     if kind == "s":
         table: dict[str, int] = {}
         indexes = [table.setdefault(value, len(table)) for value in column]
