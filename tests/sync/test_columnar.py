@@ -16,7 +16,7 @@ LEAF = st.one_of(
     st.booleans(),
     st.floats(allow_nan=False),
     st.binary(max_size=3),
-    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+    st.dictionaries(st.text(max_size=3), st.integers(-(2**63), 2**63), max_size=2),
 )
 OP = st.recursive(LEAF, lambda inner: st.lists(inner, max_size=4), max_leaves=12)
 

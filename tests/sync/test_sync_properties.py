@@ -16,7 +16,7 @@ from tests.sync.replicas import replica, snapshot
 from tests.sync.session_driver import run_sessions
 
 # French accents, emoji (astral plane, ZWJ sequences) and combining marks
-ALPHABET = list("aeéèêàçôùœ ") + ["e\u0301", "\u0327", "👩‍🏫", "😀", "🇫🇷", "\n"]
+ALPHABET = [*"aeéèêàçôùœ ", "e\u0301", "\u0327", "👩‍🏫", "😀", "🇫🇷", "\n"]
 TEXT = st.lists(st.sampled_from(ALPHABET), min_size=1, max_size=4).map("".join)
 
 EDIT = st.one_of(
