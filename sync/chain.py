@@ -34,7 +34,7 @@ from sync.change import Change
 from sync.codec import (
     Limits,
     SegmentEnvelope,
-    decode_segment_body,
+    decode_segment,
     decode_segment_envelope,
     encode_segment,
     encode_segment_body,
@@ -81,7 +81,7 @@ class Segment:
     `changes` is decoded lazily: a stored or relayed segment is often only forwarded.
     """
 
-    __slots__ = ("_changes", "envelope", "head_hash", "limits", "raw")
+    __slots__ = ("_changes", "_docs", "envelope", "head_hash", "limits", "raw")
 
     def __init__(
         self,
@@ -95,6 +95,7 @@ class Segment:
         self.head_hash = head_hash
         self.raw = raw
         self._changes = changes
+        self._docs: list[tuple[str, str]] | None = None
         self.limits = limits or Limits()
 
     @property
@@ -112,8 +113,18 @@ class Segment:
     @property
     def changes(self) -> list[Change]:
         if self._changes is None:
-            self._changes = decode_segment_body(self.envelope, self.limits)
+            self._changes, self._docs = decode_segment(self.envelope, self.limits)
         return self._changes
+
+    @property
+    def docs(self) -> list[tuple[str, str]]:
+        """(name, type) of every document the segment touches."""
+        if self._docs is None:
+            if self._changes is not None:  # sealed locally: derive from the changes
+                self._docs = list(dict.fromkeys((n, t) for c in self._changes for n, t, _ in c.ops))
+            else:
+                self._changes, self._docs = decode_segment(self.envelope, self.limits)
+        return self._docs
 
     @property
     def is_decoded(self) -> bool:
@@ -122,6 +133,7 @@ class Segment:
     def drop_decoded(self) -> None:
         """Forget the decoded changes (they are re-decoded from `raw` on demand)."""
         self._changes = None
+        self._docs = None
 
     def __repr__(self) -> str:
         return f"Segment({self.origin[:7]} {self.first_seq}..{self.last_seq})"
@@ -170,4 +182,6 @@ def open_segment(raw: bytes, limits: Limits) -> Segment:
     """Decode and verify a segment from the wire, decoding its changes.  Never unverified."""
     envelope = open_envelope(raw, limits)
     head = verify_head(envelope)
-    return Segment(envelope, head, raw, decode_segment_body(envelope, limits), limits)
+    segment = Segment(envelope, head, raw, None, limits)
+    segment.changes  # noqa: B018 - decode now: an opened segment is fully checked
+    return segment

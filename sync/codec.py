@@ -19,6 +19,7 @@ Two encodings exist on purpose:
 from __future__ import annotations
 
 import zlib
+from itertools import accumulate
 from typing import Any
 
 import msgpack
@@ -283,8 +284,22 @@ def _inflate(envelope: SegmentEnvelope, limits: Limits) -> bytes:
     return out
 
 
+def _ints(values: list[Any], low: int, high: int) -> bool:
+    """All ints (not bools) within [low, high]; C-speed on the common all-int list."""
+    if not values:
+        return True
+    return set(map(type, values)) == {int} and low <= min(values) and max(values) <= high
+
+
 def decode_segment_body(envelope: SegmentEnvelope, limits: Limits) -> list[Change]:
     """The changes of a segment, fully type-checked (operations stay opaque here)."""
+    return decode_segment(envelope, limits)[0]
+
+
+def decode_segment(
+    envelope: SegmentEnvelope, limits: Limits
+) -> tuple[list[Change], list[tuple[str, str]]]:
+    """The changes of a segment and its document table (name, type)."""
     columns = unpack(_inflate(envelope, limits), "segment body")
     if not isinstance(columns, list) or len(columns) != 6:
         raise MalformedInput("segment body is [docs, hlcs, deps, counts, op_docs, ops]")
@@ -297,8 +312,13 @@ def decode_segment_body(envelope: SegmentEnvelope, limits: Limits) -> list[Chang
     count = envelope.count
     if not len(hlcs) == len(deps) == len(counts) == count:
         raise MalformedInput(f"segment columns must each have {count} entries")
-    if not all(type(n) is int and n >= 0 for n in counts):
+    if not _ints(counts, 0, 1 << 32):
         raise MalformedInput("op counts must be ints >= 0")
+    if not _ints(hlcs, 0, MAX_HLC) or not _ints(hlcs[1:], 1, MAX_HLC):
+        raise MalformedInput("hybrid clocks of one origin must strictly increase")
+    hlc_values = list(accumulate(hlcs))
+    if hlc_values[-1] > MAX_HLC:
+        raise MalformedInput("hlc must be a 64-bit unsigned int")
     total = sum(counts)
     if len(op_docs) != total:
         raise MalformedInput("one document index per op")
@@ -308,29 +328,26 @@ def decode_segment_body(envelope: SegmentEnvelope, limits: Limits) -> list[Chang
             raise MalformedInput("a document table entry is [name, type]")
         _check_doc(doc[0], doc[1])
         table.append((doc[0], doc[1]))
-    size = len(table)
-    if not all(type(i) is int and 0 <= i < size for i in op_docs):
+    if not _ints(op_docs, 0, len(table) - 1):
         raise MalformedInput("document index out of the table")
-    targets = [table[i] for i in op_docs]
     values = decode_ops(op_columns, total)
+    # (name, type, op) triples built in C, then cut per change
+    triples = [(*table[i], op) for i, op in zip(op_docs, values, strict=True)]
     origin = envelope.origin
     changes: list[Change] = []
-    hlc = 0
     seq = envelope.first_seq
     at = 0
-    for i in range(count):
-        delta = hlcs[i]
-        if type(delta) is not int or delta < 0 or (delta < 1 and i > 0):
-            raise MalformedInput("hybrid clocks of one origin must strictly increase")
-        hlc += delta
-        if hlc > MAX_HLC:
-            raise MalformedInput("hlc must be a 64-bit unsigned int")
-        n = counts[i]
-        ops = tuple(
-            (name, kind, op)
-            for (name, kind), op in zip(targets[at : at + n], values[at : at + n], strict=True)
+    check_deps = _check_deps
+    for hlc, n, change_deps in zip(hlc_values, counts, deps, strict=True):
+        changes.append(
+            Change(
+                origin,
+                seq,
+                hlc,
+                check_deps(change_deps, origin) if change_deps else (),
+                tuple(triples[at : at + n]),
+            )
         )
         at += n
-        changes.append(Change(origin, seq, hlc, _check_deps(deps[i], origin), ops))
         seq += 1
-    return changes
+    return changes, table

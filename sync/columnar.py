@@ -18,6 +18,7 @@ single call; the column work runs in C (zip, itertools.accumulate, list comprehe
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from itertools import accumulate
 from typing import Any
@@ -208,19 +209,17 @@ def _decode_column(raw: Any, length: int) -> list[Any]:
     if kind == RAW and len(raw) == 2 and isinstance(raw[1], list):
         values: list[Any] = raw[1]
     elif kind == DELTA and len(raw) == 2 and isinstance(raw[1], list):
-        if not all(type(v) is int for v in raw[1]):
+        if raw[1] and set(map(type, raw[1])) != {int}:
             raise MalformedInput("a delta column holds ints")
         values = list(accumulate(raw[1]))
     elif kind == TABLE and len(raw) == 3 and isinstance(raw[1], list) and isinstance(raw[2], list):
         table = raw[1]
-        if not all(type(v) is int for v in raw[2]):
+        if raw[2] and set(map(type, raw[2])) != {int}:
             raise MalformedInput("a table column holds int deltas")
-        try:
-            values = [table[i] for i in accumulate(raw[2])]
-        except IndexError as exc:
-            raise MalformedInput("a table column points outside its table") from exc
-        if any(i < 0 for i in accumulate(raw[2])):
+        indexes = list(accumulate(raw[2]))
+        if indexes and (min(indexes) < 0 or max(indexes) >= len(table)):
             raise MalformedInput("a table column points outside its table")
+        values = [table[i] for i in indexes]
     else:
         raise MalformedInput(f"unknown op column kind {kind!r}")
     if len(values) != length:
@@ -239,11 +238,15 @@ def decode_ops(raw: Any, count: int) -> list[Any]:
         raise MalformedInput("one column set per op shape")
     if len(op_shapes) != count:
         raise MalformedInput(f"segment declares {count} ops, has {len(op_shapes)}")
+    if op_shapes and (
+        set(map(type, op_shapes)) != {int}
+        or min(op_shapes) < 0
+        or max(op_shapes) >= len(signatures)
+    ):
+        raise MalformedInput("op shape id out of range")
     uses = [0] * len(signatures)
-    for sid in op_shapes:
-        if type(sid) is not int or not 0 <= sid < len(signatures):
-            raise MalformedInput("op shape id out of range")
-        uses[sid] += 1
+    for sid, used in Counter(op_shapes).items():
+        uses[sid] = used
     per_shape: list[list[Any]] = []
     for signature, shape_columns, used in zip(signatures, columns, uses, strict=True):
         if not isinstance(signature, str) or not isinstance(shape_columns, list):
@@ -256,5 +259,7 @@ def decode_ops(raw: Any, count: int) -> list[Any]:
             per_shape.append([build(*leaves) for leaves in zip(*values, strict=True)])
         else:
             per_shape.append([build() for _ in range(used)])
+    if len(per_shape) == 1:
+        return per_shape[0]
     iterators = [iter(ops) for ops in per_shape]
     return [next(iterators[sid]) for sid in op_shapes]

@@ -90,15 +90,14 @@ def _check_contents(replica: Replica, plan: _Plan, segment: Segment, types: dict
     if changes[0].hlc <= plan.sealed_hlc:
         raise MalformedInput(f"clock of {segment.origin} went backwards at seq {segment.first_seq}")
     replica.clock.check(changes[-1].hlc)  # strictly increasing, so the last is the max
-    for change in changes:
-        for name, type_name, _op in change.ops:
-            known = types.get(name)
-            if known is None:
-                if type_name not in DOC_TYPES:
-                    raise UnknownDocumentType(f"unknown document type {type_name!r} for {name!r}")
-                types[name] = type_name
-            elif known != type_name:
-                raise DocumentTypeMismatch(f"{name!r} is a {known}, a change says {type_name}")
+    for name, type_name in segment.docs:  # the segment's document table, not every op
+        known = types.get(name)
+        if known is None:
+            if type_name not in DOC_TYPES:
+                raise UnknownDocumentType(f"unknown document type {type_name!r} for {name!r}")
+            types[name] = type_name
+        elif known != type_name:
+            raise DocumentTypeMismatch(f"{name!r} is a {known}, a change says {type_name}")
     plan.sealed_hlc = changes[-1].hlc
 
 
