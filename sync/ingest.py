@@ -245,6 +245,8 @@ def _apply(
     snapshots: dict[str, bytes | None] = {}
     applied: list[Change] = []
     positions = [0] * len(queues)
+    last_name: str | None = None
+    doc: Document | None = None
     try:
         progress = True
         while progress:
@@ -253,20 +255,23 @@ def _apply(
                 i = positions[qi]
                 while i < len(queue):
                     change = queue[i]
-                    origin = change.origin
-                    if vv.get(origin, 0) != change.seq - 1:
+                    origin, seq, hlc, deps, ops = change
+                    if vv.get(origin, 0) != seq - 1:
                         break
-                    if any(vv.get(o, 0) < s for o, s in change.deps):
+                    if deps and any(vv.get(o, 0) < s for o, s in deps):
                         break
-                    for name, type_name, op in change.ops:
-                        doc = docs.get(name)
-                        if doc is None:
-                            doc = docs[name] = new_document(type_name)
-                            snapshots.setdefault(name, None)
-                        elif name not in snapshots:
-                            snapshots[name] = doc.encode_state()
-                        doc.apply(op, origin, change.hlc)
-                    vv[origin] = change.seq
+                    for name, type_name, op in ops:
+                        if name != last_name:  # consecutive ops mostly hit one document
+                            doc = docs.get(name)
+                            if doc is None:
+                                doc = docs[name] = new_document(type_name)
+                                snapshots.setdefault(name, None)
+                            elif name not in snapshots:
+                                snapshots[name] = doc.encode_state()
+                            last_name = name
+                        assert doc is not None
+                        doc.apply(op, origin, hlc)
+                    vv[origin] = seq
                     applied.append(change)
                     i += 1
                     progress = True
