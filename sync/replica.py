@@ -32,6 +32,7 @@ Listener = Callable[[list[Change], bool], None]
 
 DEFAULT_SEAL_EVERY = 4096
 DEFAULT_BUFFER_LIMIT = 65_536
+MAX_SEGMENT_BYTES = 1 << 20  # one segment always fits in one BATCH frame of the protocol
 
 
 class Replica:
@@ -231,16 +232,27 @@ class Replica:
     def seal(self) -> list[Segment]:
         """Seal pending local changes into signed segments (one signature each)."""
         out: list[Segment] = []
-        log = self.logs[self.node_id]
+        log = self._own_log
         step = self.seal_every
         while self.pending:
             batch, self.pending = self.pending[:step], self.pending[step:]
-            segment = seal(self.identity, log.head, batch)
-            segment.drop_decoded()  # the wire bytes are the compact form we keep
-            log.append(segment)
-            out.append(segment)
+            for segment in self._seal_fitting(log.head, batch):
+                segment.drop_decoded()  # the wire bytes are the compact form we keep
+                log.append(segment)
+                out.append(segment)
+        if out:
+            log.sealed_hlc = log.last_hlc
         self.unsaved_segments.extend(out)
         return out
+
+    def _seal_fitting(self, prev_hash: bytes, batch: list[Change]) -> list[Segment]:
+        """Seal `batch`, halving it until each segment fits in a batch frame."""
+        segment = seal(self.identity, prev_hash, batch)
+        if len(segment.raw) <= MAX_SEGMENT_BYTES or len(batch) == 1:
+            return [segment]
+        half = len(batch) // 2
+        first = self._seal_fitting(prev_hash, batch[:half])
+        return first + self._seal_fitting(first[-1].head_hash, batch[half:])
 
     def changes_since(self, vv: VersionVector) -> list[bytes]:
         """Encoded segments holding every sealed change `vv` lacks, in a causal-friendly order.

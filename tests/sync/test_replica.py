@@ -133,3 +133,20 @@ def test_own_changes_come_back_after_losing_local_state() -> None:
     amnesic.insert_text("p", 0, "ma ")
     sync_pair(amnesic, b)
     assert b.text("p") == "ma mémoire"
+
+
+def test_sealing_splits_segments_that_would_not_fit_a_frame() -> None:
+    import random
+
+    from sync.replica import MAX_SEGMENT_BYTES
+
+    rng = random.Random(1)
+    a, b = replica(1), replica(2)
+    for _ in range(3):
+        noise = "".join(rng.choice("abcdefghijklmnopqrstuvwxyzéà€😀") for _ in range(300_000))
+        a.insert_text("big", 0, noise)
+    segments = a.seal()
+    assert len(segments) > 1
+    assert all(len(s.raw) <= MAX_SEGMENT_BYTES or s.envelope.count == 1 for s in segments)
+    b.apply_segments(a.changes_since({}))
+    assert b.text("big") == a.text("big")
