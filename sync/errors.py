@@ -22,3 +22,65 @@ class MalformedOp(MalformedInput):
 
 class UnknownDocumentType(MalformedInput):
     """A change names a document type this engine does not know."""
+
+
+# --- change log, identity and clock -------------------------------------------------------
+
+
+class InvalidNodeId(MalformedInput):
+    """A node id that is not base32 with valid Luhn check characters."""
+
+
+class BadSignature(SyncError):
+    """A signed head whose Ed25519 signature or key does not match its origin."""
+
+
+class ChainMismatch(SyncError):
+    """Changes that do not hash to the signed head they travel with."""
+
+
+class ClockSkew(SyncError):
+    """A remote hybrid-clock timestamp too far in the future of our wall clock."""
+
+
+class Equivocation(SyncError):
+    """Two different signed changes for the same (origin, seq): the origin forked its log.
+
+    The first change is kept, the second rejected, and the evidence recorded.
+    """
+
+    def __init__(self, origin: str, seq: int, message: str = "") -> None:
+        super().__init__(message or f"origin {origin} signed two different changes at seq {seq}")
+        self.origin = origin
+        self.seq = seq
+
+
+class SequenceGap(SyncError):
+    """Changes whose predecessors are missing and cannot wait (see BufferFull)."""
+
+
+class BufferFull(SequenceGap):
+    """Too many early changes are waiting for their predecessors."""
+
+
+class TooLarge(MalformedInput):
+    """A frame, batch or change above the configured size limits."""
+
+
+class DocumentTypeMismatch(MalformedOp):
+    """An operation targets an existing document with another type."""
+
+
+class IncompleteVersion(SyncError):
+    """A version vector that is not causally closed (it names a change without its deps)."""
+
+
+# --- protocol -----------------------------------------------------------------------------
+
+
+class ProtocolError(SyncError):
+    """The peer broke the session rules (unexpected message, credit overrun...)."""
+
+
+class IncompatibleVersion(ProtocolError):
+    """The peer speaks no protocol version we support."""

@@ -1,0 +1,569 @@
+"""Benchmark of the sync engine against plain str, pycrdt and loro, side by side.
+
+    MESHPORTAL_SHARED=/work/shared python bench/bench_sync.py [--runs 3] [--quick]
+
+Every figure is measured in a fresh subprocess (clean RSS), `--runs` times, and the median
+is reported next to its target.  Results go to bench/results/bench_sync.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import gzip
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+RESULTS = ROOT / "bench" / "results" / "bench_sync.json"
+TRACE = "automerge-paper"
+
+
+# --- measurement helpers ---------------------------------------------------------------------
+
+
+def _status(field: str) -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def rss_mib() -> float:
+    return _status("VmRSS")
+
+
+def reset_peak() -> None:
+    # writing 5 to clear_refs resets VmHWM (Linux >= 4.0), so the peak is this workload's
+    Path("/proc/self/clear_refs").write_text("5")
+
+
+def peak_mib() -> float:
+    return _status("VmHWM")
+
+
+def shared_dir() -> Path:
+    env = os.environ.get("MESHPORTAL_SHARED")
+    for candidate in ([Path(env)] if env else []) + [ROOT / ".." / "shared"]:
+        if (candidate / "traces").is_dir():
+            return candidate
+    raise SystemExit("shared traces not found: set MESHPORTAL_SHARED")
+
+
+def load_trace(name: str = TRACE) -> dict[str, Any]:
+    with gzip.open(shared_dir() / "traces" / f"{name}.json.gz", "rt", encoding="utf-8") as f:
+        data: dict[str, Any] = json.load(f)
+    # the trace is millions of harness objects: keep the cyclic GC from re-scanning them
+    # during every measured workload (same treatment for every engine)
+    gc.collect()
+    gc.freeze()
+    return data
+
+
+def identity(n: int) -> Any:
+    from sync.identity import Identity
+
+    return Identity.from_private_bytes(bytes([n]) * 32)
+
+
+# --- workers (each runs in its own process) ----------------------------------------------------
+
+
+def w_str(trace: dict[str, Any]) -> dict[str, float]:
+    gc.collect()
+    base = rss_mib()
+    reset_peak()
+    start = time.perf_counter()
+    text = trace["startContent"]
+    for txn in trace["txns"]:
+        for pos, delete, insert in txn["patches"]:
+            text = text[:pos] + insert + text[pos + delete :]
+    elapsed = time.perf_counter() - start
+    assert text == trace["endContent"]
+    return {"replay_s": elapsed, "peak_mib": peak_mib() - base}
+
+
+def w_replica(trace: dict[str, Any]) -> dict[str, float]:
+    from sync.replica import Replica
+
+    gc.collect()
+    base = rss_mib()
+    reset_peak()
+    r = Replica(identity(1))
+    start = time.perf_counter()
+    if trace["startContent"]:
+        r.insert_text("page", 0, trace["startContent"])
+    splice = r.splice_text
+    for txn in trace["txns"]:
+        patches = txn["patches"]
+        if len(patches) == 1:
+            pos, delete, insert = patches[0]
+            splice("page", pos, delete, insert)
+        else:
+            r.edit_text("page", patches)
+    edit_s = time.perf_counter() - start
+    r.seal()
+    total_s = time.perf_counter() - start
+    assert r.text("page") == trace["endContent"]
+    segments = r.changes_since({})
+    wire = sum(len(s) for s in segments)
+    state = len(r.docs["page"].encode_state())
+    gc.collect()
+    return {
+        "replay_s": total_s,
+        "edit_s": edit_s,
+        "seal_s": total_s - edit_s,
+        "changes": float(r.version_vector()[r.node_id]),
+        "peak_mib": peak_mib() - base,
+        "rss_growth_mib": rss_mib() - base,
+        "wire_bytes": float(wire),
+        "segments": float(len(segments)),
+        "state_bytes": float(state),
+    }
+
+
+def w_pycrdt(trace: dict[str, Any]) -> dict[str, float]:
+    import pycrdt
+
+    gc.collect()
+    base = rss_mib()
+    reset_peak()
+    doc = pycrdt.Doc()
+    text = doc.get("t", type=pycrdt.Text)
+    start = time.perf_counter()
+    for txn in trace["txns"]:
+        with doc.transaction():
+            for pos, delete, insert in txn["patches"]:
+                if delete:
+                    del text[pos : pos + delete]
+                if insert:
+                    text.insert(pos, insert)
+    elapsed = time.perf_counter() - start
+    assert str(text) == trace["endContent"]
+    update = doc.get_update()
+    gc.collect()
+    growth = rss_mib() - base
+    start = time.perf_counter()
+    fresh = pycrdt.Doc()
+    fresh.apply_update(update)
+    load_s = time.perf_counter() - start
+    return {
+        "replay_s": elapsed,
+        "peak_mib": peak_mib() - base,
+        "rss_growth_mib": growth,
+        "wire_bytes": float(len(update)),
+        "load_s": load_s,
+    }
+
+
+def w_loro(trace: dict[str, Any]) -> dict[str, float]:
+    import loro
+
+    gc.collect()
+    base = rss_mib()
+    reset_peak()
+    doc = loro.LoroDoc()
+    text = doc.get_text("t")
+    start = time.perf_counter()
+    for txn in trace["txns"]:
+        for pos, delete, insert in txn["patches"]:
+            if delete:
+                text.delete(pos, delete)
+            if insert:
+                text.insert(pos, insert)
+        doc.commit()
+    elapsed = time.perf_counter() - start
+    assert text.to_string() == trace["endContent"]
+    snapshot = doc.export(loro.ExportMode.Snapshot())
+    updates = doc.export(loro.ExportMode.Updates())
+    gc.collect()
+    growth = rss_mib() - base
+    start = time.perf_counter()
+    fresh = loro.LoroDoc()
+    fresh.import_(snapshot)
+    fresh.get_text("t").to_string()
+    load_s = time.perf_counter() - start
+    return {
+        "replay_s": elapsed,
+        "peak_mib": peak_mib() - base,
+        "rss_growth_mib": growth,
+        "wire_bytes": float(len(updates)),
+        "snapshot_bytes": float(len(snapshot)),
+        "load_s": load_s,
+    }
+
+
+async def _open_store(path: Path) -> Any:
+    import aiosqlite
+
+    from sync.schema import MIGRATIONS
+    from sync.store import SyncStore
+
+    conn = await aiosqlite.connect(path)
+    await conn.execute("PRAGMA journal_mode=WAL")
+    await conn.execute("PRAGMA synchronous=FULL")
+    async with conn.execute("SELECT count(*) FROM sqlite_master WHERE name='sync_meta'") as c:
+        row = await c.fetchone()
+    if row[0] == 0:
+        for sql in MIGRATIONS:
+            await conn.executescript(sql)
+    return conn, SyncStore(conn)
+
+
+def w_prepare_trace_db(trace: dict[str, Any], workdir: Path) -> dict[str, float]:
+    """Untimed: replay the trace and commit it, for the load workload."""
+    from sync.replica import Replica
+
+    r = Replica(identity(1))
+    for txn in trace["txns"]:
+        r.edit_text("page", txn["patches"])
+
+    async def save() -> None:
+        conn, store = await _open_store(workdir / "trace.db")
+        await store.async_commit(r)
+        await conn.close()
+
+    asyncio.run(save())
+    (workdir / "trace.segments").write_bytes(_pack(r.changes_since({})))
+    return {}
+
+
+def _pack(segments: list[bytes]) -> bytes:
+    import msgpack
+
+    return msgpack.packb(segments)  # type: ignore[no-any-return]
+
+
+def _unpack(data: bytes) -> list[bytes]:
+    import msgpack
+
+    return msgpack.unpackb(data)  # type: ignore[no-any-return]
+
+
+def w_load(trace: dict[str, Any], workdir: Path) -> dict[str, float]:
+    """Load the whole history (materialised state + every segment) into an empty replica."""
+
+    async def run() -> dict[str, float]:
+        conn, store = await _open_store(workdir / "trace.db")
+        gc.collect()
+        base = rss_mib()
+        start = time.perf_counter()
+        r = await store.async_load(identity(1))
+        load_s = time.perf_counter() - start
+        assert r.text("page") == trace["endContent"]
+        gc.collect()
+        growth = rss_mib() - base
+        await conn.close()
+        segments = _unpack((workdir / "trace.segments").read_bytes())
+        from sync.replica import Replica
+
+        empty = Replica(identity(2))
+        start = time.perf_counter()
+        for i in range(0, len(segments), 16):
+            empty.apply_segments(segments[i : i + 16])
+        replay_s = time.perf_counter() - start
+        assert empty.text("page") == trace["endContent"]
+        return {"load_s": load_s, "loaded_rss_mib": growth, "wire_replay_s": replay_s}
+
+    return asyncio.run(run())
+
+
+def w_prepare_100k(workdir: Path, count: int) -> dict[str, float]:
+    """Untimed: a remote box making `count` wiki saves of 1-20 ops on 200 pages, committing
+    (one signature) every 100 saves."""
+    from sync.replica import Replica
+
+    rng = random.Random(42)
+    r = Replica(identity(3))
+    words = "le la les un une école élève été ça où forêt naïve cœur 🌿 wiki page".split()
+    pages = [f"wiki/page-{i}" for i in range(200)]
+    ops = 0
+    for n in range(count):
+        name = rng.choice(pages)
+        if rng.random() < 0.1:
+            r.set_key("catalogue", name, {"titre": rng.choice(words), "n": n})
+            ops += 1
+            continue
+        length = len(r.text(name))
+        patches = []
+        for _ in range(rng.randint(1, 20)):
+            pos = rng.randint(0, length)
+            if length and rng.random() < 0.3:
+                delete = min(rng.randint(1, 8), length - pos)
+                patches.append((pos, delete, ""))
+                length -= delete
+            else:
+                insert = " ".join(rng.choices(words, k=rng.randint(1, 4))) + " "
+                patches.append((pos, 0, insert))
+                length += len(insert)
+        change = r.edit_text(name, patches)
+        ops += len(change.ops) if change else 0
+        if n % 100 == 99:
+            r.seal()
+    r.seal()
+    segments = r.changes_since({})
+    (workdir / "wiki.segments").write_bytes(_pack(segments))
+    return {"segments": float(len(segments)), "ops": float(ops)}
+
+
+def w_apply_100k(workdir: Path, count: int) -> dict[str, float]:
+    """Timed: apply and persist every signed remote change, in protocol-sized batches."""
+    from sync.codec import Limits
+    from sync.protocol import DEFAULT_BATCH_BYTES
+
+    segments = _unpack((workdir / "wiki.segments").read_bytes())
+    db = workdir / f"apply-{os.getpid()}.db"
+
+    async def run() -> dict[str, float]:
+        conn, store = await _open_store(db)
+        receiver = await store.async_load(identity(4), limits=Limits())
+        batches: list[list[bytes]] = [[]]
+        size = 0
+        for raw in segments:
+            if size + len(raw) > DEFAULT_BATCH_BYTES and batches[-1]:
+                batches.append([])
+                size = 0
+            batches[-1].append(raw)
+            size += len(raw)
+        start = time.perf_counter()
+        for batch in batches:
+            await store.async_apply(receiver, batch)
+        elapsed = time.perf_counter() - start
+        applied = receiver.version_vector()[identity(3).node_id]
+        await conn.close()
+        db.unlink()
+        for suffix in ("-wal", "-shm"):
+            Path(str(db) + suffix).unlink(missing_ok=True)
+        return {
+            "apply_s": elapsed,
+            "changes_per_s": applied / elapsed,
+            "batches": float(len(batches)),
+            "segments": float(len(segments)),
+            "changes": float(applied),
+        }
+
+    return asyncio.run(run())
+
+
+def w_sync_one_new(workdir: Path) -> dict[str, float]:
+    """Two replicas sharing the 100,000 wiki changes; one new change; one session."""
+    from sync.protocol import SyncSession
+    from sync.replica import Replica
+
+    sys.path.insert(0, str(ROOT))
+    from tests.sync.session_driver import run_sessions
+
+    segments = _unpack((workdir / "wiki.segments").read_bytes())
+    a, b = Replica(identity(5)), Replica(identity(6))
+    for r in (a, b):
+        for i in range(0, len(segments), 256):
+            r.apply_segments(segments[i : i + 256])
+    out: dict[str, float] = {}
+    for label, writer in (("initiator", a), ("responder", b)):
+        writer.set_key("catalogue", "wiki/page-1", {"titre": "nouveau"})
+        writer.seal()
+        sa = SyncSession(a, a.node_id, initiator=True)
+        sb = SyncSession(b, b.node_id, initiator=False)
+        exchange = run_sessions(
+            sa,
+            sb,
+            lambda batch: a.apply_segments(batch.segments) and None,
+            lambda batch: b.apply_segments(batch.segments) and None,
+        )
+        assert a.version_vector() == b.version_vector()
+        out[f"{label}_bytes"] = float(exchange.bytes)
+        out[f"{label}_round_trips"] = exchange.round_trips
+    sa = SyncSession(a, a.node_id, initiator=True)
+    sb = SyncSession(b, b.node_id, initiator=False)
+    exchange = run_sessions(sa, sb, lambda _b: None, lambda _b: None)
+    out["in_sync_bytes"] = float(exchange.bytes)
+    out["in_sync_round_trips"] = exchange.round_trips
+    return out
+
+
+WORKERS = {
+    "str": lambda args: w_str(load_trace()),
+    "replica": lambda args: w_replica(load_trace()),
+    "pycrdt": lambda args: w_pycrdt(load_trace()),
+    "loro": lambda args: w_loro(load_trace()),
+    "prepare_trace_db": lambda args: w_prepare_trace_db(load_trace(), Path(args.workdir)),
+    "load": lambda args: w_load(load_trace(), Path(args.workdir)),
+    "prepare_100k": lambda args: w_prepare_100k(Path(args.workdir), args.count),
+    "apply_100k": lambda args: w_apply_100k(Path(args.workdir), args.count),
+    "sync_one_new": lambda args: w_sync_one_new(Path(args.workdir)),
+}
+
+
+# --- driver -------------------------------------------------------------------------------
+
+
+def run_worker(name: str, workdir: Path, count: int) -> dict[str, float]:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            "--worker",
+            name,
+            "--workdir",
+            str(workdir),
+            "--count",
+            str(count),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+    )
+    if proc.returncode != 0:
+        raise SystemExit(f"worker {name} failed:\n{proc.stderr}")
+    result: dict[str, float] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
+
+
+def medians(name: str, runs: int, workdir: Path, count: int) -> dict[str, float]:
+    samples = [run_worker(name, workdir, count) for _ in range(runs)]
+    print(f"  {name}: {runs} run(s) done", file=sys.stderr)
+    return {key: statistics.median(s[key] for s in samples) for key in samples[0]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--count", type=int, default=100_000)
+    parser.add_argument("--worker")
+    parser.add_argument("--workdir")
+    parser.add_argument("--skip", default="", help="comma-separated workers to skip")
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(WORKERS[args.worker](args)))
+        return
+    skip = set(filter(None, args.skip.split(",")))
+    results: dict[str, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory(prefix="bench_sync_") as tmp:
+        workdir = Path(tmp)
+        for name in ("str", "replica", "pycrdt", "loro"):
+            if name not in skip:
+                results[name] = medians(name, args.runs, workdir, args.count)
+        run_worker("prepare_trace_db", workdir, args.count)
+        results["load"] = medians("load", args.runs, workdir, args.count)
+        run_worker("prepare_100k", workdir, args.count)
+        results["apply_100k"] = medians("apply_100k", args.runs, workdir, args.count)
+        results["sync_one_new"] = medians("sync_one_new", 1, workdir, args.count)
+    report(results, args)
+
+
+def report(results: dict[str, dict[str, float]], args: argparse.Namespace) -> None:
+    s, r = results.get("str", {}), results["replica"] if "replica" in results else {}
+    py, lo = results.get("pycrdt", {}), results.get("loro", {})
+    load, apply, one = results["load"], results["apply_100k"], results["sync_one_new"]
+
+    def fmt(value: float | None, unit: str = "", digits: int = 2) -> str:
+        return "—" if value is None else f"{value:.{digits}f}{unit}"
+
+    rows = [
+        (
+            "automerge-paper replay, one change per patch",
+            "time",
+            fmt(r.get("replay_s"), " s"),
+            f"≤ 2× str ({fmt(s.get('replay_s'), ' s')}), < pycrdt",
+            f"str {fmt(s.get('replay_s'), ' s')} | pycrdt {fmt(py.get('replay_s'), ' s')} | loro {fmt(lo.get('replay_s'), ' s')}",
+        ),
+        (
+            "  ratio to str",
+            "×",
+            fmt(r["replay_s"] / s["replay_s"] if r and s else None, "×"),
+            "≤ 2×",
+            f"pycrdt {fmt(py['replay_s'] / s['replay_s'] if py and s else None, '×')}",
+        ),
+        (
+            "  peak RSS",
+            "MiB",
+            fmt(r.get("peak_mib"), " MiB", 1),
+            "",
+            f"str {fmt(s.get('peak_mib'), '', 1)} | pycrdt {fmt(py.get('peak_mib'), '', 1)} | loro {fmt(lo.get('peak_mib'), '', 1)}",
+        ),
+        (
+            "  encoded size (full history)",
+            "KB",
+            fmt(r.get("wire_bytes", 0) / 1000, " KB", 0),
+            "≤ 300 KB",
+            f"pycrdt {fmt(py.get('wire_bytes', 0) / 1000, '', 0)} | loro {fmt(lo.get('wire_bytes', 0) / 1000, '', 0)}",
+        ),
+        (
+            "load whole history into empty replica",
+            "time",
+            fmt(load["load_s"] * 1000, " ms", 0),
+            "≤ 150 ms",
+            f"pycrdt {fmt(py.get('load_s', 0) * 1000, ' ms', 0)} | loro {fmt(lo.get('load_s', 0) * 1000, ' ms', 0)}",
+        ),
+        (
+            "  (replaying every change from the wire)",
+            "time",
+            fmt(load["wire_replay_s"], " s"),
+            "",
+            "",
+        ),
+        (
+            "memory of final doc with history",
+            "RSS",
+            fmt(r.get("rss_growth_mib"), " MiB", 1),
+            "≤ 20 MB",
+            f"loaded from store {fmt(load['loaded_rss_mib'], ' MiB', 1)} | pycrdt {fmt(py.get('rss_growth_mib'), '', 1)} | loro {fmt(lo.get('rss_growth_mib'), '', 1)}",
+        ),
+        (
+            "full history on the wire",
+            "bytes",
+            fmt(r.get("wire_bytes", 0) / 1000, " KB", 0),
+            "≤ 300 KB",
+            f"pycrdt update {fmt(py.get('wire_bytes', 0) / 1000, ' KB', 0)} | loro updates {fmt(lo.get('wire_bytes', 0) / 1000, ' KB', 0)}",
+        ),
+        (
+            f"apply+persist {int(apply['changes'])} signed wiki changes",
+            "changes/s",
+            fmt(apply["changes_per_s"], "", 0),
+            "≥ 20,000",
+            f"{int(apply['segments'])} segments, {int(apply['batches'])} batches",
+        ),
+        (
+            "100,000 shared + 1 new (new at initiator)",
+            "bytes / RT",
+            f"{int(one['initiator_bytes'])} B / {one['initiator_round_trips']}",
+            "≤ 2 KB, ≤ 2",
+            "",
+        ),
+        (
+            "100,000 shared + 1 new (new at responder)",
+            "bytes / RT",
+            f"{int(one['responder_bytes'])} B / {one['responder_round_trips']}",
+            "≤ 2 KB, ≤ 2",
+            "",
+        ),
+        (
+            "already in sync",
+            "bytes / RT",
+            f"{int(one['in_sync_bytes'])} B / {one['in_sync_round_trips']}",
+            "a few bytes",
+            "",
+        ),
+    ]
+    width = max(len(row[0]) for row in rows)
+    print(f"{'workload':{width}}  {'ours':>16}  {'target':<26}  reference (same run)")
+    for label, _unit, ours, target, ref in rows:
+        print(f"{label:{width}}  {ours:>16}  {target:<26}  {ref}")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps({"runs": args.runs, "results": results}, indent=2) + "\n")
+    print(f"\nwritten {RESULTS.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

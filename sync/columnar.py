@@ -1,0 +1,265 @@
+"""Column-wise encoding of the operations of a segment (the `ops` part of a segment body).
+
+Operations are opaque msgpack values owned by the document types, but a keystroke history
+is millions of *similar* values: the same shape (say ``["i", [origin, clock], "x"]``) with a
+counter that grows by one and an origin that repeats.  Written row after row, zlib sees
+noise; written column by column, with integers as differences from the previous value of
+their column and repeated strings as indexes into a table, the columns are almost constant
+and compress to a fraction of a byte per operation.
+
+Shape signature grammar: ``[`` … ``]`` an array, ``i`` an int, ``s`` a str, ``v`` any other
+value (map, float, bool, nil, bin).  Per shape and per leaf slot, a column is one of
+``[0, values]`` (as is), ``[1, deltas]`` (ints: v_k - v_{k-1}, v_{-1} = 0) or
+``[2, table, deltas]`` (str: indexes into `table`, delta-coded).  See PROTOCOL.md.
+
+Encoding and decoding compile one small function per shape, so the per-operation cost is a
+single call; the column work runs in C (zip, itertools.accumulate, list comprehensions).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from itertools import accumulate
+from typing import Any
+
+from sync.errors import MalformedInput
+
+__all__ = ["decode_ops", "encode_ops", "shape_of"]
+
+RAW, DELTA, TABLE = 0, 1, 2
+MAX_SHAPE = 256  # characters in a signature: a bound on decoder work per shape
+
+
+def shape_of(value: Any, leaves: list[Any]) -> str:
+    kind = type(value)
+    if kind is int:
+        leaves.append(value)
+        return "i"
+    if kind is str:
+        leaves.append(value)
+        return "s"
+    if kind is list or kind is tuple:
+        return "[" + "".join(shape_of(item, leaves) for item in value) + "]"
+    leaves.append(value)
+    return "v"
+
+
+def _builder_source(signature: str) -> tuple[str, int]:
+    """Python expression rebuilding a value from leaves a0..an, and n."""
+    out: list[str] = []
+    count = 0
+    for ch in signature:
+        if ch == "[":
+            out.append("[")
+        elif ch == "]":
+            if out[-1] == ",":
+                out.pop()
+            out.append("],")
+        elif ch in "isv":
+            out.append(f"a{count},")
+            count += 1
+        else:
+            raise MalformedInput(f"bad character {ch!r} in an op shape")
+    source = "".join(out).rstrip(",")
+    return source, count
+
+
+_BUILDERS: dict[str, tuple[Callable[..., Any], int]] = {}
+
+
+def _builder(signature: str) -> tuple[Callable[..., Any], int]:
+    cached = _BUILDERS.get(signature)
+    if cached is not None:
+        return cached
+    if not signature or len(signature) > MAX_SHAPE:
+        raise MalformedInput("op shape signature empty or too long")
+    depth = 0
+    for i, ch in enumerate(signature):
+        depth += (ch == "[") - (ch == "]")
+        if depth < 0 or (depth == 0 and i != len(signature) - 1):
+            raise MalformedInput(f"unbalanced op shape {signature!r}")
+    if depth != 0:
+        raise MalformedInput(f"unbalanced op shape {signature!r}")
+    source, count = _builder_source(signature)
+    args = ",".join(f"a{i}" for i in range(count))
+    # the signature was validated to contain only [ ] i s v, so the generated source is
+    # made of list brackets, commas and argument names: nothing else can reach eval
+    function = eval(f"lambda {args}: {source}", {"__builtins__": {}})  # noqa: S307
+    if len(_BUILDERS) < 4096:
+        _BUILDERS[signature] = (function, count)
+    return function, count
+
+
+_ARRAYS = (list, tuple)
+_NOT_LEAF = (int, str, list, tuple)
+_FLATTENERS: dict[str, Callable[[Any], tuple[Any, ...] | None]] = {}
+
+
+def _flattener(signature: str) -> Callable[[Any], tuple[Any, ...] | None]:
+    """A compiled function returning the leaves of a value of exactly this shape, else None.
+
+    Typing produces the same shape again and again: checking a guess with one generated
+    function is several times cheaper than walking every value generically.
+    """
+    cached = _FLATTENERS.get(signature)
+    if cached is None:
+        cached = _compile_flattener(signature)
+        if len(_FLATTENERS) < 4096:
+            _FLATTENERS[signature] = cached
+    return cached
+
+
+def _compile_flattener(signature: str) -> Callable[[Any], tuple[Any, ...] | None]:
+    lines = ["def flatten(v0):"]
+    leaves: list[str] = []
+    counter = 0
+    position = 0
+
+    def emit(var: str) -> None:
+        # each array checks its type and exact length, then its children in order
+        nonlocal counter, position
+        ch = signature[position]
+        position += 1
+        if ch == "[":
+            lines.append(f" if type({var}) not in A: return None")
+            length_line = len(lines)
+            lines.append("")
+            index = 0
+            while signature[position] != "]":
+                counter += 1
+                child = f"v{counter}"
+                lines.append(f" {child} = {var}[{index}]")
+                emit(child)
+                index += 1
+            position += 1
+            lines[length_line] = f" if len({var}) != {index}: return None"
+        elif ch == "i":
+            lines.append(f" if type({var}) is not int: return None")
+            leaves.append(var)
+        elif ch == "s":
+            lines.append(f" if type({var}) is not str: return None")
+            leaves.append(var)
+        else:
+            lines.append(f" if type({var}) in N: return None")
+            leaves.append(var)
+
+    emit("v0")
+    lines.append(f" return ({', '.join(leaves)}{',' if len(leaves) == 1 else ''})")
+    namespace: dict[str, Any] = {"A": _ARRAYS, "N": _NOT_LEAF, "len": len, "type": type}
+    # signatures come from shape_of, so the source holds only our names, indexes and checks
+    exec("\n".join(lines), namespace)  # noqa: S102
+    function: Callable[[Any], tuple[Any, ...] | None] = namespace["flatten"]
+    return function
+
+
+def encode_ops(ops: list[Any]) -> list[Any]:
+    """[signatures, op_shape_ids, columns-per-shape] for a flat list of operations."""
+    shape_ids: dict[str, int] = {}
+    rows: list[list[tuple[Any, ...]]] = []  # per shape, the leaves of each op
+    op_shapes: list[int] = []
+    flatten: Callable[[Any], tuple[Any, ...] | None] | None = None
+    sid = -1
+    target: list[tuple[Any, ...]] = []
+    for op in ops:
+        leaves = flatten(op) if flatten is not None else None
+        if leaves is None:
+            found: list[Any] = []
+            signature = shape_of(op, found)
+            leaves = tuple(found)
+            known = shape_ids.get(signature)
+            if known is None:
+                known = shape_ids[signature] = len(rows)
+                rows.append([])
+            sid = known
+            target = rows[sid]
+            flatten = _flattener(signature)
+        op_shapes.append(sid)
+        target.append(leaves)
+    encoded = []
+    for signature, shape_rows in zip(shape_ids, rows, strict=True):
+        kinds = [ch for ch in signature if ch in "isv"]
+        columns = [list(column) for column in zip(*shape_rows, strict=True)] if kinds else []
+        encoded.append([_encode_column(k, c) for k, c in zip(kinds, columns, strict=True)])
+    return [list(shape_ids), op_shapes, encoded]
+
+
+def _encode_column(kind: str, column: list[Any]) -> list[Any]:
+    if kind == "i":
+        deltas = [b - a for a, b in zip([0, *column[:-1]], column, strict=True)]
+        if min(deltas) >= -(2**63) and max(deltas) < 2**64:  # msgpack's integer range
+            return [DELTA, deltas]
+        return [RAW, column]
+    if kind == "s":
+        table: dict[str, int] = {}
+        indexes = [table.setdefault(value, len(table)) for value in column]
+        if len(table) * 2 <= len(column):
+            return [
+                TABLE,
+                list(table),
+                [b - a for a, b in zip([0, *indexes[:-1]], indexes, strict=True)],
+            ]
+    return [RAW, column]
+
+
+def _decode_column(raw: Any, length: int) -> list[Any]:
+    if not isinstance(raw, list) or not raw or type(raw[0]) is not int:
+        raise MalformedInput("an op column is [kind, ...]")
+    kind = raw[0]
+    if kind == RAW and len(raw) == 2 and isinstance(raw[1], list):
+        values: list[Any] = raw[1]
+    elif kind == DELTA and len(raw) == 2 and isinstance(raw[1], list):
+        if raw[1] and set(map(type, raw[1])) != {int}:
+            raise MalformedInput("a delta column holds ints")
+        values = list(accumulate(raw[1]))
+    elif kind == TABLE and len(raw) == 3 and isinstance(raw[1], list) and isinstance(raw[2], list):
+        table = raw[1]
+        if raw[2] and set(map(type, raw[2])) != {int}:
+            raise MalformedInput("a table column holds int deltas")
+        indexes = list(accumulate(raw[2]))
+        if indexes and (min(indexes) < 0 or max(indexes) >= len(table)):
+            raise MalformedInput("a table column points outside its table")
+        values = [table[i] for i in indexes]
+    else:
+        raise MalformedInput(f"unknown op column kind {kind!r}")
+    if len(values) != length:
+        raise MalformedInput("op columns of one shape must have one value per op")
+    return values
+
+
+def decode_ops(raw: Any, count: int) -> list[Any]:
+    """Inverse of encode_ops; `count` is the number of operations expected."""
+    if not (isinstance(raw, list) and len(raw) == 3):
+        raise MalformedInput("segment ops are [signatures, shape ids, columns]")
+    signatures, op_shapes, columns = raw
+    if not (isinstance(signatures, list) and isinstance(op_shapes, list)):
+        raise MalformedInput("segment op signatures and shape ids must be arrays")
+    if not isinstance(columns, list) or len(columns) != len(signatures):
+        raise MalformedInput("one column set per op shape")
+    if len(op_shapes) != count:
+        raise MalformedInput(f"segment declares {count} ops, has {len(op_shapes)}")
+    if op_shapes and (
+        set(map(type, op_shapes)) != {int}
+        or min(op_shapes) < 0
+        or max(op_shapes) >= len(signatures)
+    ):
+        raise MalformedInput("op shape id out of range")
+    uses = [0] * len(signatures)
+    for sid, used in Counter(op_shapes).items():
+        uses[sid] = used
+    per_shape: list[list[Any]] = []
+    for signature, shape_columns, used in zip(signatures, columns, uses, strict=True):
+        if not isinstance(signature, str) or not isinstance(shape_columns, list):
+            raise MalformedInput("an op shape is a str with a list of columns")
+        build, arity = _builder(signature)
+        if len(shape_columns) != arity:
+            raise MalformedInput("op shape and column count disagree")
+        values = [_decode_column(c, used) for c in shape_columns]
+        if arity:
+            per_shape.append([build(*leaves) for leaves in zip(*values, strict=True)])
+        else:
+            per_shape.append([build() for _ in range(used)])
+    if len(per_shape) == 1:
+        return per_shape[0]
+    iterators = [iter(ops) for ops in per_shape]
+    return [next(iterators[sid]) for sid in op_shapes]

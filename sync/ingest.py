@@ -1,0 +1,290 @@
+"""Applying a batch of remote segments to a replica: validate everything, then mutate.
+
+Phases, each of which may raise before any state changes:
+
+1. envelopes: msgpack shape, sizes, batch limits (MalformedInput, TooLarge);
+2. placement per origin: duplicates are skipped without even checking their signature
+   (byte-identical to what we hold); anything else is signature-checked (BadSignature) and
+   either extends the chain (prev_hash must equal our head, else Equivocation), waits as an
+   early arrival (bounded: BufferFull), or collides with what we hold (Equivocation);
+3. contents: bodies decoded (MalformedInput), clocks strictly increasing per origin and not
+   in the future (ClockSkew), document types known and consistent (UnknownDocumentType,
+   DocumentTypeMismatch);
+4. application in a causal order, change by change, on documents snapshotted at first
+   touch: a MalformedOp from a document restores the snapshots and re-raises.
+
+Only then are logs, version vector, buffers and the persistence journal updated.  The one
+deliberate exception: equivocation evidence is recorded before Equivocation is raised,
+because keeping the proof is the point.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sync.chain import Segment, open_envelope, verify_head
+from sync.change import Change
+from sync.codec import SegmentEnvelope
+from sync.documents import DOC_TYPES, new_document
+from sync.errors import (
+    BufferFull,
+    ChainMismatch,
+    DocumentTypeMismatch,
+    Equivocation,
+    MalformedInput,
+    TooLarge,
+    UnknownDocumentType,
+)
+from sync.log import OrderRun, OriginLog
+
+if TYPE_CHECKING:
+    from sync.documents import Document
+    from sync.replica import Replica
+
+__all__ = ["IngestResult", "ingest"]
+
+
+class IngestResult:
+    __slots__ = ("applied", "duplicates", "waiting")
+
+    def __init__(self, applied: list[Change], duplicates: int, waiting: int) -> None:
+        self.applied = applied  # changes now in the documents, in application order
+        self.duplicates = duplicates  # segments we already held (no-ops)
+        self.waiting = waiting  # changes held for missing predecessors after this batch
+
+    def __repr__(self) -> str:
+        return (
+            f"IngestResult(applied={len(self.applied)}, dup={self.duplicates}, wait={self.waiting})"
+        )
+
+
+class _Plan:
+    """What one origin's log will look like if the batch is accepted."""
+
+    __slots__ = ("early", "end", "head", "log", "new", "sealed_hlc")
+
+    def __init__(self, log: OriginLog) -> None:
+        self.log = log
+        self.end = log.sealed_end
+        self.head = log.head
+        self.sealed_hlc = log.sealed_hlc
+        self.early = dict(log.early)
+        self.new: list[Segment] = []
+
+    def held(self, first_seq: int) -> Segment | None:
+        segment = self.log.segment_at(first_seq) or self.early.get(first_seq)
+        if segment is None:
+            for staged in self.new:
+                if staged.first_seq <= first_seq <= staged.last_seq:
+                    return staged
+        return segment
+
+
+def _evidence(replica: Replica, kept: Segment, raw: bytes, seq: int) -> Equivocation:
+    replica.evidence.append((kept.origin, seq, kept.raw, raw))
+    return Equivocation(kept.origin, seq)
+
+
+def _check_contents(replica: Replica, plan: _Plan, segment: Segment, types: dict[str, str]) -> None:
+    changes = segment.changes  # decodes: MalformedInput on a bad body
+    if changes[0].hlc <= plan.sealed_hlc:
+        raise MalformedInput(f"clock of {segment.origin} went backwards at seq {segment.first_seq}")
+    replica.clock.check(changes[-1].hlc)  # strictly increasing, so the last is the max
+    for name, type_name in segment.docs:  # the segment's document table, not every op
+        known = types.get(name)
+        if known is None:
+            if type_name not in DOC_TYPES:
+                raise UnknownDocumentType(f"unknown document type {type_name!r} for {name!r}")
+            types[name] = type_name
+        elif known != type_name:
+            raise DocumentTypeMismatch(f"{name!r} is a {known}, a change says {type_name}")
+    plan.sealed_hlc = changes[-1].hlc
+
+
+def _place(replica: Replica, plan: _Plan, env: SegmentEnvelope, raw: bytes) -> bool:
+    """Stage one segment into `plan`; False for a duplicate.  Raises on anything wrong."""
+    held = plan.held(env.first_seq)
+    if held is not None and held.first_seq == env.first_seq and held.raw == raw:
+        return False
+    head = verify_head(env)  # only signed segments can be evidence or be accepted
+    segment = Segment(env, head, raw, limits=replica.limits)
+    if held is not None:
+        if held.head_hash == head and held.first_seq == env.first_seq:
+            return False  # same signed content, different msgpack spelling of the envelope
+        raise _evidence(replica, held, raw, env.first_seq)
+    if env.first_seq <= plan.end:
+        # overlaps a held segment that starts earlier: an honest origin never re-cuts
+        covering = plan.held(env.first_seq)
+        assert covering is not None
+        raise _evidence(replica, covering, raw, env.first_seq)
+    if plan.log.origin == replica.node_id and env.first_seq <= replica.vv.get(replica.node_id, 0):
+        raise Equivocation(
+            replica.node_id, env.first_seq, "a peer holds our own seqs we never sealed"
+        )
+    if env.first_seq == plan.end + 1:
+        _link(replica, plan, segment)
+    else:
+        plan.early[env.first_seq] = segment
+    while plan.end + 1 in plan.early:
+        _link(replica, plan, plan.early.pop(plan.end + 1))
+    return True
+
+
+def _link(replica: Replica, plan: _Plan, segment: Segment) -> None:
+    if segment.envelope.prev_hash != plan.head:
+        if plan.end == 0:
+            raise ChainMismatch(f"first segment of {segment.origin} does not start at genesis")
+        previous = plan.held(plan.end)
+        assert previous is not None
+        raise _evidence(replica, previous, segment.raw, plan.end)
+    plan.new.append(segment)
+    plan.end = segment.last_seq
+    plan.head = segment.head_hash
+
+
+def ingest(replica: Replica, raws: list[bytes]) -> IngestResult:
+    limits = replica.limits
+    if len(raws) > limits.max_batch_segments:
+        raise TooLarge(f"batch of {len(raws)} segments (limit {limits.max_batch_segments})")
+    envelopes = [open_envelope(raw, limits) for raw in raws]
+    total = sum(env.count for env in envelopes)
+    if total > limits.max_batch_changes:
+        raise TooLarge(f"batch of {total} changes (limit {limits.max_batch_changes})")
+
+    # phase 2: placement, per origin in sequence order
+    plans: dict[str, _Plan] = {}
+    duplicates = 0
+    order = sorted(range(len(raws)), key=lambda i: (envelopes[i].origin, envelopes[i].first_seq))
+    for i in order:
+        env = envelopes[i]
+        plan = plans.get(env.origin)
+        if plan is None:
+            log = replica.logs.get(env.origin) or OriginLog(env.origin)
+            plan = plans[env.origin] = _Plan(log)
+        if not _place(replica, plan, env, raws[i]):
+            duplicates += 1
+
+    # phase 3: contents
+    types = {name: doc.type_name for name, doc in replica.docs.items()}
+    for plan in plans.values():
+        for segment in plan.new:
+            _check_contents(replica, plan, segment, types)
+        for segment in plan.early.values():
+            if segment not in plan.log.early.values():
+                segment.changes  # noqa: B018 - decode now so a bad body is refused now
+    waiting = sum(log.waiting() for o, log in replica.logs.items() if o not in plans)
+    waiting += sum(
+        p.end - p.log.applied + sum(s.envelope.count for s in p.early.values())
+        for p in plans.values()
+    )
+
+    # phase 4: apply in a causal order on snapshotted documents
+    applied, vv, snapshots = _apply(replica, plans)
+    waiting -= len(applied)
+    if waiting > replica.buffer_limit:
+        _restore(replica.docs, snapshots)
+        raise BufferFull(
+            f"{waiting} changes would wait for predecessors (limit {replica.buffer_limit})"
+        )
+
+    # commit: nothing below can fail
+    for origin, plan in plans.items():
+        log = plan.log
+        replica.logs.setdefault(origin, log)
+        for segment in plan.new:
+            log.append(segment)
+            replica.unsaved_segments.append(segment)
+        log.sealed_hlc = plan.sealed_hlc
+        log.early = plan.early
+    max_hlc = 0
+    order_runs = replica.order
+    for change in applied:
+        origin = change.origin
+        log = replica.logs[origin]
+        log.applied = change.seq
+        log.last_hlc = change.hlc
+        if change.hlc > max_hlc:
+            max_hlc = change.hlc
+        last = order_runs[-1] if order_runs else None
+        if last is not None and last.origin == origin and last.last == change.seq - 1:
+            last.last = change.seq
+        else:
+            order_runs.append(OrderRun(origin, change.seq, change.seq))
+        replica.new_deps[origin] = change.seq
+        for name, _type, _op in change.ops:
+            replica.dirty_docs.add(name)
+    replica.vv.update(vv)
+    replica.new_deps.pop(replica.node_id, None)
+    replica.clock.observe(max_hlc)
+    for plan in plans.values():
+        for segment in plan.new:
+            if segment.last_seq <= plan.log.applied:
+                segment.drop_decoded()  # keep only the compact bytes once applied
+    return IngestResult(applied, duplicates, waiting)
+
+
+def _apply(
+    replica: Replica, plans: dict[str, _Plan]
+) -> tuple[list[Change], dict[str, int], dict[str, bytes | None]]:
+    # every origin with verified changes still to apply: this batch's, and older ones that
+    # were waiting for dependencies this batch may bring
+    queues: list[list[Change]] = []
+    logs = [p.log for p in plans.values()]
+    logs += [
+        log for o, log in replica.logs.items() if o not in plans and log.sealed_end > log.applied
+    ]
+    for log in logs:
+        plan = plans.get(log.origin)
+        queue: list[Change] = []
+        for segment in log.segments_after(log.applied) + (plan.new if plan else []):
+            queue.extend(c for c in segment.changes if c.seq > log.applied)
+        if queue:
+            queues.append(queue)
+    vv = dict(replica.vv)
+    docs = replica.docs
+    snapshots: dict[str, bytes | None] = {}
+    applied: list[Change] = []
+    positions = [0] * len(queues)
+    last_name: str | None = None
+    doc: Document | None = None
+    try:
+        progress = True
+        while progress:
+            progress = False
+            for qi, queue in enumerate(queues):
+                i = positions[qi]
+                while i < len(queue):
+                    change = queue[i]
+                    origin, seq, hlc, deps, ops = change
+                    if vv.get(origin, 0) != seq - 1:
+                        break
+                    if deps and any(vv.get(o, 0) < s for o, s in deps):
+                        break
+                    for name, type_name, op in ops:
+                        if name != last_name:  # consecutive ops mostly hit one document
+                            doc = docs.get(name)
+                            if doc is None:
+                                doc = docs[name] = new_document(type_name)
+                                snapshots.setdefault(name, None)
+                            elif name not in snapshots:
+                                snapshots[name] = doc.encode_state()
+                            last_name = name
+                        assert doc is not None
+                        doc.apply(op, origin, hlc)
+                    vv[origin] = seq
+                    applied.append(change)
+                    i += 1
+                    progress = True
+                positions[qi] = i
+    except BaseException:
+        _restore(docs, snapshots)
+        raise
+    return applied, vv, snapshots
+
+
+def _restore(docs: dict[str, Document], snapshots: dict[str, bytes | None]) -> None:
+    for name, state in snapshots.items():
+        if state is None:
+            docs.pop(name, None)
+        else:
+            docs[name] = type(docs[name]).decode_state(state)

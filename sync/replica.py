@@ -1,0 +1,300 @@
+"""The replica: one box's copy of every document, its change log and version vector.
+
+Pure and synchronous: no I/O, no asyncio.  sync/store.py persists it, sync/protocol.py
+carries its segments between boxes.
+
+Local edits produce exactly one change per call and cost a few microseconds beyond the
+document operation itself: the change is a tuple appended to `pending`; encoding, chaining
+and the single Ed25519 signature happen in `seal()`, which the store calls when it commits
+(and which runs on its own every `seal_every` changes so memory stays bounded).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from sync.chain import Segment, seal
+from sync.change import Change, DocOp, VersionVector
+from sync.codec import Limits
+from sync.documents import DOC_TYPES, Document, new_document
+from sync.errors import DocumentTypeMismatch
+from sync.history import HistoryEntry, document_history, value_at
+from sync.hlc import HybridClock
+from sync.identity import Identity
+from sync.ingest import IngestResult, ingest
+from sync.log import OrderRun, OriginLog, segment_rank
+
+__all__ = ["Listener", "Replica"]
+
+Listener = Callable[[list[Change], bool], None]
+"""Called after changes were applied: (changes, local).  Must not raise."""
+
+DEFAULT_SEAL_EVERY = 4096
+DEFAULT_BUFFER_LIMIT = 65_536
+MAX_SEGMENT_BYTES = 1 << 20  # one segment always fits in one BATCH frame of the protocol
+
+
+class Replica:
+    def __init__(
+        self,
+        identity: Identity,
+        *,
+        clock: HybridClock | None = None,
+        limits: Limits | None = None,
+        seal_every: int = DEFAULT_SEAL_EVERY,
+        buffer_limit: int = DEFAULT_BUFFER_LIMIT,
+    ) -> None:
+        self.identity = identity
+        self.node_id = identity.node_id
+        self.clock = clock or HybridClock()
+        self.limits = limits or Limits()
+        self.seal_every = min(seal_every, self.limits.max_segment_changes)
+        self.buffer_limit = buffer_limit
+        self.docs: dict[str, Document] = {}
+        self._own_log = OriginLog(self.node_id)
+        self._own_run: OrderRun | None = None
+        self.logs: dict[str, OriginLog] = {self.node_id: self._own_log}
+        self.vv: VersionVector = {}
+        self.pending: list[Change] = []  # local changes not sealed yet
+        self.new_deps: dict[str, int] = {}  # remote progress since our last local change
+        self.order: list[OrderRun] = []
+        self.listeners: list[Listener] = []
+        # journal drained by the store after each durable commit
+        self.dirty_docs: set[str] = set()
+        self.unsaved_segments: list[Segment] = []
+        self.saved_order = 0  # runs before this index are persisted (the last may grow)
+        self.evidence: list[tuple[str, int, bytes, bytes]] = []  # (origin, seq, kept, rejected)
+        # highest local seq a peer may be sent; None means everything sealed (no store)
+        self.offer_limit: int | None = None
+
+    # --- reading -------------------------------------------------------------------------
+
+    def value(self, name: str) -> Any:
+        """Current value: str for text, dict for map, frozenset for set.  KeyError if absent."""
+        return self.docs[name].value()
+
+    def text(self, name: str) -> str:
+        doc = self.docs.get(name)
+        if doc is None:
+            return ""
+        value = doc.value()
+        if not isinstance(value, str):
+            raise DocumentTypeMismatch(f"{name!r} is a {doc.type_name}, not a text")
+        return value
+
+    def documents(self) -> dict[str, str]:
+        """name -> type of every document."""
+        return {name: doc.type_name for name, doc in self.docs.items()}
+
+    def version_vector(self) -> VersionVector:
+        return dict(self.vv)
+
+    def history(self, name: str) -> list[HistoryEntry]:
+        """Changes that touched `name`, oldest first, each with the version it produced."""
+        return document_history(self, name)
+
+    def value_at(self, name: str, version: VersionVector) -> Any:
+        """The value of `name` at a past (causally closed) version, e.g. a history entry's."""
+        return value_at(self, name, version)
+
+    # --- local edits: one change per call --------------------------------------------------
+
+    def _doc(self, name: str, type_name: str) -> Document:
+        doc = self.docs.get(name)
+        if doc is None:
+            doc = self.docs[name] = new_document(type_name)
+        elif doc.type_name != type_name:
+            raise DocumentTypeMismatch(f"{name!r} is a {doc.type_name}, not a {type_name}")
+        return doc
+
+    def _commit_local(
+        self, ops: tuple[DocOp, ...], hlc: int | None = None, name: str | None = None
+    ) -> Change | None:
+        """Record local ops as one change.  The hot path of typing: keep it lean."""
+        if not ops:
+            return None
+        origin = self.node_id
+        log = self._own_log
+        seq = log.applied + 1
+        if hlc is None:
+            hlc = self.clock.now()
+        deps: tuple[tuple[str, int], ...] = ()
+        if self.new_deps:
+            deps = tuple(sorted(self.new_deps.items()))
+            self.new_deps.clear()
+        change = Change(origin, seq, hlc, deps, ops)
+        pending = self.pending
+        pending.append(change)
+        self.vv[origin] = seq
+        log.applied = seq
+        log.last_hlc = hlc
+        run = self._own_run
+        if run is not None and run.last == seq - 1 and self.order[-1] is run:
+            run.last = seq
+        else:
+            run = self._own_run = OrderRun(origin, seq, seq)
+            self.order.append(run)
+        if name is not None:
+            self.dirty_docs.add(name)
+        else:
+            for doc_name, _type, _op in ops:
+                self.dirty_docs.add(doc_name)
+        if self.listeners:
+            self._notify([change], True)
+        if len(pending) >= self.seal_every:
+            self.seal()
+        return change
+
+    def _text(self, name: str) -> Document:
+        doc = self.docs.get(name)
+        if doc is None or doc.type_name != "text":
+            doc = self._doc(name, "text")
+        return doc
+
+    def insert_text(self, name: str, pos: int, text: str) -> Change | None:
+        op = self._text(name).local_insert(self.node_id, pos, text)  # type: ignore[attr-defined]
+        return self._commit_local(((name, "text", op),) if op is not None else (), None, name)
+
+    def delete_text(self, name: str, pos: int, length: int) -> Change | None:
+        op = self._text(name).local_delete(self.node_id, pos, length)  # type: ignore[attr-defined]
+        return self._commit_local(((name, "text", op),) if op is not None else (), None, name)
+
+    def splice_text(self, name: str, pos: int, delete: int, insert: str) -> Change | None:
+        """Delete then insert at one position, as a single change (one editor patch)."""
+        doc = self._text(name)
+        origin = self.node_id
+        if delete:
+            removed = doc.local_delete(origin, pos, delete)  # type: ignore[attr-defined]
+            if insert:
+                added = doc.local_insert(origin, pos, insert)  # type: ignore[attr-defined]
+                ops: tuple[DocOp, ...] = tuple(
+                    (name, "text", op) for op in (removed, added) if op is not None
+                )
+            else:
+                ops = ((name, "text", removed),) if removed is not None else ()
+        elif insert:
+            added = doc.local_insert(origin, pos, insert)  # type: ignore[attr-defined]
+            ops = ((name, "text", added),) if added is not None else ()
+        else:
+            return None
+        return self._commit_local(ops, None, name)
+
+    def edit_text(self, name: str, patches: Iterable[tuple[int, int, str]]) -> Change | None:
+        """Several (pos, delete, insert) patches, each relative to the text left by the
+        previous one (the editing-trace format), as a single change."""
+        doc = self._text(name)
+        origin = self.node_id
+        ops: list[DocOp] = []
+        for pos, delete, insert in patches:
+            if delete:
+                op = doc.local_delete(origin, pos, delete)  # type: ignore[attr-defined]
+                if op is not None:
+                    ops.append((name, "text", op))
+            if insert:
+                op = doc.local_insert(origin, pos, insert)  # type: ignore[attr-defined]
+                if op is not None:
+                    ops.append((name, "text", op))
+        return self._commit_local(tuple(ops), None, name)
+
+    def replace_text(self, name: str, new_text: str) -> Change | None:
+        """The wiki's save: diff against the current text, one change with the minimal ops."""
+        doc = self._doc(name, "text")
+        ops = doc.local_replace(self.node_id, new_text)  # type: ignore[attr-defined]
+        return self._commit_local(tuple((name, "text", op) for op in ops), None, name)
+
+    def set_key(self, name: str, key: str, value: Any) -> Change | None:
+        doc = self._doc(name, "map")
+        hlc = self.clock.now()
+        op = doc.local_set(self.node_id, hlc, key, value)  # type: ignore[attr-defined]
+        return self._commit_local(((name, "map", op),), hlc, name)
+
+    def delete_key(self, name: str, key: str) -> Change | None:
+        doc = self._doc(name, "map")
+        hlc = self.clock.now()
+        op = doc.local_delete(self.node_id, hlc, key)  # type: ignore[attr-defined]
+        return self._commit_local(((name, "map", op),) if op is not None else (), hlc, name)
+
+    def add_element(self, name: str, element: Any) -> Change | None:
+        doc = self._doc(name, "set")
+        hlc = self.clock.now()
+        op = doc.local_add(self.node_id, hlc, element)  # type: ignore[attr-defined]
+        return self._commit_local(((name, "set", op),), hlc, name)
+
+    def remove_element(self, name: str, element: Any) -> Change | None:
+        doc = self._doc(name, "set")
+        hlc = self.clock.now()
+        op = doc.local_remove(self.node_id, hlc, element)  # type: ignore[attr-defined]
+        return self._commit_local(((name, "set", op),) if op is not None else (), hlc, name)
+
+    # --- sealing and exchange -------------------------------------------------------------
+
+    def seal(self) -> list[Segment]:
+        """Seal pending local changes into signed segments (one signature each)."""
+        out: list[Segment] = []
+        log = self._own_log
+        step = self.seal_every
+        while self.pending:
+            batch, self.pending = self.pending[:step], self.pending[step:]
+            for segment in self._seal_fitting(log.head, batch):
+                segment.drop_decoded()  # the wire bytes are the compact form we keep
+                log.append(segment)
+                out.append(segment)
+        if out:
+            log.sealed_hlc = log.last_hlc
+        self.unsaved_segments.extend(out)
+        return out
+
+    def _seal_fitting(self, prev_hash: bytes, batch: list[Change]) -> list[Segment]:
+        """Seal `batch`, halving it until each segment fits in a batch frame."""
+        segment = seal(self.identity, prev_hash, batch)
+        if len(segment.raw) <= MAX_SEGMENT_BYTES or len(batch) == 1:
+            return [segment]
+        half = len(batch) // 2
+        first = self._seal_fitting(prev_hash, batch[:half])
+        return first + self._seal_fitting(first[-1].head_hash, batch[half:])
+
+    def changes_since(self, vv: VersionVector) -> list[bytes]:
+        """Encoded segments holding every sealed change `vv` lacks, in a causal-friendly order.
+
+        Segments are sent whole; the receiver skips what it already has.  Pending local
+        changes are not included: call seal() (the store's commit does) first.
+        """
+        rank = segment_rank(self.order)
+        out: list[tuple[int, bytes]] = []
+        for origin, log in self.logs.items():
+            known = vv.get(origin, 0)
+            limit = self.offer_limit if origin == self.node_id else None
+            for segment in log.segments_after(known):
+                if limit is not None and segment.last_seq > limit:
+                    break
+                out.append((rank(origin, segment.first_seq), segment.raw))
+        # in our application order, so the receiver rarely has to buffer for dependencies
+        out.sort(key=lambda item: item[0])
+        return [raw for _rank, raw in out]
+
+    def apply_segments(self, raws: Iterable[bytes]) -> IngestResult:
+        """Validate and apply a batch of remote segments atomically.
+
+        Raises a SyncError subclass and changes nothing on bad input, except that
+        equivocation evidence is recorded (see PROTOCOL.md).  Duplicates are no-ops.
+        """
+        result = ingest(self, list(raws))
+        if result.applied and self.listeners:
+            self._notify(result.applied, False)
+        return result
+
+    # --- subscriptions --------------------------------------------------------------------
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Call `listener(changes, local)` after every applied change; returns unsubscribe."""
+        self.listeners.append(listener)
+        return lambda: self.listeners.remove(listener) if listener in self.listeners else None
+
+    def _notify(self, changes: list[Change], local: bool) -> None:
+        for listener in list(self.listeners):
+            listener(changes, local)
+
+    @staticmethod
+    def known_types() -> tuple[str, ...]:
+        return tuple(DOC_TYPES)

@@ -1,0 +1,173 @@
+"""The sync session driven over an in-memory byte pipe (the transport seam is ours)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from sync.errors import IncompatibleVersion, MalformedInput, ProtocolError, TooLarge
+from sync.frames import ACK, BATCH, HELLO, VV, encode_frame
+from sync.protocol import ReceivedBatch, SyncSession, vv_digest
+from sync.replica import Replica
+from tests.sync.replicas import identity, open_store, replica, snapshot, sync_pair
+from tests.sync.session_driver import run_sessions
+
+
+def session(r: Replica, initiator: bool, **options: int) -> SyncSession:
+    return SyncSession(r, r.node_id, initiator=initiator, **options)  # type: ignore[arg-type]
+
+
+def applier(r: Replica) -> Callable[[ReceivedBatch], None]:
+    def apply(batch: ReceivedBatch) -> None:
+        r.apply_segments(batch.segments)
+
+    return apply
+
+
+def sync_over_protocol(a: Replica, b: Replica, **options: int) -> tuple[int, int]:
+    a.seal()
+    b.seal()
+    sa, sb = session(a, True, **options), session(b, False, **options)
+    exchange = run_sessions(sa, sb, applier(a), applier(b))
+    return exchange.flights, exchange.bytes
+
+
+def shared_history(n: int) -> tuple[Replica, Replica]:
+    a, b = replica(1), replica(2)
+    for i in range(n):
+        (a if i % 2 else b).insert_text("page", 0, "é")
+    sync_pair(a, b)
+    return a, b
+
+
+def test_peers_in_sync_stop_after_one_exchange() -> None:
+    a, b = shared_history(50)
+    flights, sent = sync_over_protocol(a, b)
+    assert flights == 2 and sent < 400
+
+
+@pytest.mark.parametrize("writer", ["initiator", "responder"])
+def test_one_new_change_costs_two_round_trips_and_few_bytes(writer: str) -> None:
+    a, b = shared_history(2000)
+    (a if writer == "initiator" else b).insert_text("page", 0, "neuf ")
+    flights, sent = sync_over_protocol(a, b)
+    assert flights <= 4 and sent <= 2048
+    assert snapshot(a) == snapshot(b)
+
+
+def test_large_bidirectional_sync_in_bounded_batches_with_back_pressure() -> None:
+    a, b = replica(1, seal_every=16), replica(2, seal_every=16)
+    for i in range(400):
+        a.insert_text("p", i, "a")
+        b.set_key("m", f"k{i}", i)
+    batches: list[int] = []
+    sa = session(a, True, window=2, batch_bytes=2048)
+    sb = session(b, False, window=2, batch_bytes=2048)
+
+    def apply_b(batch: ReceivedBatch) -> None:
+        batches.append(len(batch.segments))
+        b.apply_segments(batch.segments)
+
+    run_sessions(sa, sb, applier(a), apply_b)
+    assert len(batches) > 3
+    assert snapshot(a) == snapshot(b) and a.version_vector() == b.version_vector()
+
+
+async def test_interrupted_sync_resumes_without_resending_acknowledged_batches(
+    tmp_path: Path,
+) -> None:
+    a = replica(1, seal_every=8)
+    for i in range(200):
+        a.insert_text("p", i, "x")
+    a.seal()
+    async with open_store(tmp_path / "b.db") as store:
+        b = await store.async_load(identity(2))
+        received: list[bytes] = []
+        duplicates = 0
+
+        def apply_durably(batch: ReceivedBatch) -> None:
+            nonlocal duplicates
+            received.extend(batch.segments)
+            duplicates += b.apply_segments(batch.segments).duplicates
+
+        sa = session(a, True, window=1, batch_bytes=1024)
+        sb = session(b, False, window=1, batch_bytes=1024)
+        exchange = run_sessions(sa, sb, applier(a), apply_durably, cut_after_bytes=3000)
+        assert exchange.bytes == 3000 and sb.failed is not None
+        await store.async_commit(b)  # what was acknowledged is durable
+        first_part = len(received)
+        assert 0 < b.version_vector()[a.node_id] < 200
+        b = await store.async_load(identity(2))  # as after a restart
+        sa = session(a, True, window=1, batch_bytes=1024)
+        sb = session(b, False, window=1, batch_bytes=1024)
+        run_sessions(sa, sb, applier(a), apply_durably)
+        assert duplicates == 0
+        assert len(received) == len(a.changes_since({})) and first_part < len(received)
+        assert b.text("p") == "x" * 200
+
+
+def test_incompatible_versions_refuse_clearly() -> None:
+    a, b = replica(1), replica(2)
+    a.insert_text("p", 0, "x")
+    old = SyncSession(a, a.node_id, initiator=True, versions=(2, 3))
+    new = session(b, False)
+    with pytest.raises(IncompatibleVersion, match=r"2\.\.3"):
+        new.receive_data(old.data_to_send())
+    with pytest.raises(ProtocolError, match="IncompatibleVersion"):
+        old.receive_data(new.data_to_send())
+
+
+def test_mixed_versions_agree_on_the_highest_common() -> None:
+    a, b = replica(1), replica(2)
+    a.insert_text("p", 0, "x")
+    a.seal()
+    newer = SyncSession(a, a.node_id, initiator=True, versions=(1, 5), capabilities=0xFF)
+    older = session(b, False)
+    run_sessions(newer, older, applier(a), applier(b))
+    assert newer.version == older.version == 1
+    assert b.text("p") == "x"
+
+
+def hello(r: Replica) -> bytes:
+    digest = vv_digest(r.version_vector())
+    return encode_frame([HELLO, 1, 1, 0, r.node_id, 1 << 20, 1, digest])
+
+
+@pytest.mark.parametrize(
+    ("frames", "error"),
+    [
+        (lambda r: encode_frame([VV, {}]), ProtocolError),  # no HELLO first
+        (lambda r: b"\x00\x00\x00\x03\xc1\xc1\xc1", MalformedInput),
+        (lambda r: b"\xff\xff\xff\xff", TooLarge),
+        (lambda r: hello(r) + hello(r), ProtocolError),
+        (lambda r: hello(r) + encode_frame([ACK, 7]), ProtocolError),
+        (lambda r: hello(r) + encode_frame([BATCH, 2, []]), ProtocolError),
+        (lambda r: hello(r) + encode_frame([BATCH, 1, ["str"]]), MalformedInput),
+        (
+            lambda r: hello(r) + encode_frame([BATCH, 1, []]) + encode_frame([BATCH, 2, []]),
+            ProtocolError,
+        ),  # window of 1 overrun
+        (lambda r: hello(r) + encode_frame([VV, {"x": -1}]), MalformedInput),
+        (lambda r: hello(r) + encode_frame([9]), MalformedInput),
+        (lambda r: encode_frame([HELLO, 1, 1, 0, "x", 1 << 20, 0, b"0" * 16]), ProtocolError),
+    ],
+)
+def test_broken_peers_get_a_specific_error_and_an_error_frame(frames, error) -> None:  # type: ignore[no-untyped-def]
+    a, b = replica(1), replica(2)
+    a.insert_text("p", 0, "x")
+    s = session(a, False, window=1)
+    with pytest.raises(error):
+        s.receive_data(frames(b))
+    assert s.finished and s.failed is not None
+    with pytest.raises(ProtocolError, match=error.__name__):
+        session(b, True).receive_data(s.data_to_send())
+
+
+def test_truncated_stream_is_reported() -> None:
+    a, b = replica(1), replica(2)
+    s = session(a, False)
+    s.receive_data(hello(b)[:-3])
+    s.connection_lost()
+    assert isinstance(s.failed, ProtocolError)
