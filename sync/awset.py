@@ -50,10 +50,9 @@ class AwSet:
         self.apply(op, origin, hlc)
         return op
 
-    def local_remove(self, origin: str, hlc: int, element: Element) -> list[Any] | None:
-        tags = self._tags.get(element)
-        if not tags:
-            return None
+    def local_remove(self, origin: str, hlc: int, element: Element) -> list[Any]:
+        # Removing what was never seen removes no tag: a valid, empty op.
+        tags = self._tags.get(element, set())
         op = ["r", element, sorted([list(t) for t in tags])]
         self.apply(op, origin, hlc)
         return op

@@ -166,6 +166,9 @@ def encode_ops(ops: list[Any]) -> list[Any]:
         if leaves is None:
             found: list[Any] = []
             signature = shape_of(op, found)
+            if len(signature) > MAX_SHAPE:
+                # A long, irregular op (a delete of many ranges): one opaque leaf, as is.
+                signature, found = "v", [op]
             leaves = tuple(found)
             known = shape_ids.get(signature)
             if known is None:

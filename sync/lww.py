@@ -45,9 +45,8 @@ class LwwMap:
         self.apply(op, origin, hlc)
         return op
 
-    def local_delete(self, origin: str, hlc: int, key: str) -> list[Any] | None:
-        if key not in self._entries or not self._entries[key][2]:
-            return None
+    def local_delete(self, origin: str, hlc: int, key: str) -> list[Any]:
+        # Even for a key not seen here: the stamped delete still beats older sets.
         op = ["x", key]
         self.apply(op, origin, hlc)
         return op
