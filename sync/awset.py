@@ -36,8 +36,10 @@ class AwSet:
 
     def __init__(self) -> None:
         self._tags: dict[Element, set[Tag]] = {}
-        # Removed tags are remembered so that a duplicate, late add stays removed.
-        self._removed: set[Tag] = set()
+        # Removed (element, tag) pairs are remembered so that a duplicate, late add stays
+        # removed.  The element is part of the key: one change may add several elements,
+        # and they share its (origin, clock) tag.
+        self._removed: set[tuple[Element, str, int]] = set()
 
     def value(self) -> frozenset[Element]:
         return frozenset(e for e, tags in self._tags.items() if tags)
@@ -64,9 +66,8 @@ class AwSet:
             if len(op) != 2 or type(hlc) is not int or not isinstance(origin, str):
                 raise MalformedOp("a set add is ['a', element]")
             element = _check_element(op[1])
-            tag = (origin, hlc)
-            if tag not in self._removed:
-                self._tags.setdefault(element, set()).add(tag)
+            if (element, origin, hlc) not in self._removed:
+                self._tags.setdefault(element, set()).add((origin, hlc))
             return
         if len(op) != 3 or not isinstance(op[2], list | tuple):
             raise MalformedOp("a set remove is ['r', element, [[origin, hlc], ...]]")
@@ -83,7 +84,7 @@ class AwSet:
             tags.append((raw[0], raw[1]))
         present = self._tags.get(element)
         for tag in tags:
-            self._removed.add(tag)
+            self._removed.add((element, *tag))
             if present is not None:
                 present.discard(tag)
         if present is not None and not present:
@@ -91,7 +92,7 @@ class AwSet:
 
     def encode_state(self) -> bytes:
         rows = [[e, sorted([list(t) for t in tags])] for e, tags in self._tags.items()]
-        removed = sorted([list(t) for t in self._removed])
+        removed = [list(t) for t in self._removed]
         return bytes(msgpack.packb([_FORMAT, rows, removed], use_bin_type=True))
 
     @classmethod
@@ -103,7 +104,7 @@ class AwSet:
             doc = cls()
             for element, tags in rows:
                 doc._tags[_check_element(element)] = {(str(o), int(h)) for o, h in tags}
-            doc._removed = {(str(o), int(h)) for o, h in removed}
+            doc._removed = {(_check_element(e), str(o), int(h)) for e, o, h in removed}
         except Exception as exc:  # msgpack raises several unrelated types
             raise MalformedInput(f"set state is malformed: {exc}") from None
         return doc
