@@ -1,0 +1,178 @@
+"""The captive portal inside the daemon's aiohttp application.
+
+A middleware looks at every request before any route:
+- a request for the box itself goes on to the site, tagged with whether the client
+  has accepted and with the Enter form's fields;
+- a connectivity probe gets the portal redirect until the client accepts, then its
+  system's exact "online" answer, so the sign-in sheet closes;
+- any other host (or a hard-coded address that nftables brought here) is sent to the
+  portal.
+The client is the socket's peer address: forwarding headers are never trusted.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from captive import pages
+from captive.acceptance import AcceptanceStore, ConnectionProvider
+from captive.answers import Answer, online, to_portal
+from captive.guards import FormTokens, RateLimiter
+from captive.probes import Kind, classify
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+ENTER_PATH = "/captive/enter"
+DONE_PATH = "/captive/ok"
+API_PATH = "/api/captive"
+API_MEDIA_TYPE = "application/captive+json"
+TOKEN_FIELD = "jeton"  # noqa: S105 - a form field name, not a secret
+
+
+@dataclass(frozen=True)
+class CaptiveConfig:
+    box_name: str = "booture"
+    portal_host: str = "booture.lan"  # the name visitors are sent to
+    box_hosts: frozenset[str] = frozenset({"booture.lan", "booture"})
+    acceptance_seconds: float = 12 * 3600.0  # the DHCP lease time
+    probe_rate: float = 2.0  # per client, per second, after the burst
+    probe_burst: float = 20.0
+    secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
+
+    @property
+    def portal_url(self) -> str:
+        return f"http://{self.portal_host}/"
+
+    @property
+    def hosts(self) -> frozenset[str]:
+        return self.box_hosts | {self.portal_host}
+
+
+@dataclass
+class CaptiveState:
+    config: CaptiveConfig
+    store: AcceptanceStore
+    tokens: FormTokens
+    limiter: RateLimiter
+
+
+CAPTIVE = web.AppKey("captive", CaptiveState)
+# What the site's own pages learn about the client (the home page shows the Enter form).
+ACCEPTED = web.RequestKey("captive.accepted", bool)
+ENTER_FORM = web.RequestKey("captive.enter", dict)
+
+
+def client_ip(request: web.Request) -> str:
+    peer = request.transport.get_extra_info("peername") if request.transport else None
+    if isinstance(peer, tuple) and peer:
+        return str(peer[0])
+    return "unknown"
+
+
+def _respond(answer: Answer) -> web.Response:
+    return web.Response(status=answer.status, body=answer.body, headers=answer.headers)
+
+
+def _enter_fields(state: CaptiveState, ip: str) -> dict[str, str]:
+    return {TOKEN_FIELD: state.tokens.issue(ip)}
+
+
+@web.middleware
+async def captive_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    state = request.app[CAPTIVE]
+    ip = client_ip(request)
+    found = classify(
+        request.headers.get("Host"),
+        request.rel_url.raw_path,
+        request.headers.get("User-Agent", ""),
+        state.config.hosts,
+    )
+    if found.kind is Kind.BOX:
+        request[ACCEPTED] = state.store.current(ip) is not None
+        request[ENTER_FORM] = {"action": ENTER_PATH, "fields": _enter_fields(state, ip)}
+        return await handler(request)
+    if not state.limiter.allow(ip):
+        # Only probes and foreign hosts are limited: the box's own pages never are.
+        return web.Response(status=429, text="Trop de requêtes / Too many requests\n",
+                            headers={"Retry-After": "5", "Cache-Control": "no-store"})  # fmt: skip
+    if found.kind is Kind.PROBE and found.system is not None and state.store.current(ip):
+        return _respond(online(found.system))
+    return _respond(to_portal(state.config.portal_url))
+
+
+async def welcome(request: web.Request) -> web.Response:
+    state = request.app[CAPTIVE]
+    ip = client_ip(request)
+    html = pages.welcome(state.config.box_name, ENTER_PATH, _enter_fields(state, ip))
+    return web.Response(text=html, content_type="text/html", headers={"Cache-Control": "no-store"})
+
+
+async def enter(request: web.Request) -> web.Response:
+    state = request.app[CAPTIVE]
+    ip = client_ip(request)
+    if request.content_length is not None and request.content_length > 1024:
+        return web.Response(status=413, text="Formulaire trop grand / Form too large\n")
+    form = await request.post()
+    token = form.get(TOKEN_FIELD)
+    if not isinstance(token, str) or not state.tokens.check(ip, token):
+        html = pages.refused(state.config.portal_url)
+        return web.Response(status=403, text=html, content_type="text/html")
+    await state.store.async_accept(ip)
+    # A full navigation to a new page: iOS re-probes on it and shows "Done".
+    raise web.HTTPSeeOther(DONE_PATH, headers={"Cache-Control": "no-store"})
+
+
+async def done(request: web.Request) -> web.Response:
+    state = request.app[CAPTIVE]
+    html = pages.confirmation(state.config.box_name, state.config.portal_url)
+    return web.Response(text=html, content_type="text/html", headers={"Cache-Control": "no-store"})
+
+
+async def api(request: web.Request) -> web.Response:
+    """RFC 8908: the client's own state, in at most 4 KB."""
+    state = request.app[CAPTIVE]
+    accepted = state.store.current(client_ip(request))
+    body: dict[str, object] = {
+        "captive": accepted is None,
+        "user-portal-url": state.config.portal_url,
+        "venue-info-url": state.config.portal_url,
+    }
+    if accepted is not None:
+        body["seconds-remaining"] = state.store.seconds_remaining(accepted)
+        body["can-extend-session"] = True
+    return web.Response(
+        body=json.dumps(body).encode(),
+        headers={"Content-Type": API_MEDIA_TYPE, "Cache-Control": "private, no-store"},
+    )
+
+
+def setup_captive(
+    app: web.Application,
+    config: CaptiveConfig,
+    connection: ConnectionProvider,
+    *,
+    welcome_handler: Handler | None = None,
+) -> None:
+    """Mount the portal: its middleware first, its routes, and its start-up load."""
+    state = CaptiveState(
+        config,
+        AcceptanceStore(connection, config.acceptance_seconds),
+        FormTokens(config.secret),
+        RateLimiter(config.probe_rate, config.probe_burst),
+    )
+    app[CAPTIVE] = state
+    app.middlewares.insert(0, captive_middleware)
+    app.router.add_get("/", welcome_handler or welcome)
+    app.router.add_post(ENTER_PATH, enter)
+    app.router.add_get(DONE_PATH, done)
+    app.router.add_get(API_PATH, api)
+
+    async def load_acceptances(app: web.Application) -> AsyncIterator[None]:
+        await state.store.async_load()
+        yield
+
+    app.cleanup_ctx.append(load_acceptances)
