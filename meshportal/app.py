@@ -15,6 +15,8 @@ from typing import Any
 
 from aiohttp import web
 
+from captive.http import CAPTIVE, CaptiveConfig, setup_captive
+from captive.schema import MIGRATIONS as CAPTIVE_MIGRATIONS
 from meshportal import admin, status
 from meshportal.identity import Identity
 from meshportal.sdnotify import Notifier
@@ -39,10 +41,7 @@ DB = web.AppKey("db", Database)
 
 def library_migrations() -> dict[str, list[str]]:
     """Every library's numbered schema, applied by the daemon at start."""
-    migrations: dict[str, list[str]] = {}
-    # captive: schema here
-    # sync: schema here
-    return migrations
+    return {"captive": CAPTIVE_MIGRATIONS}
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
@@ -79,6 +78,31 @@ def create_app(settings: Settings, identity: Identity, notifier: Notifier) -> we
     app = web.Application(client_max_size=2 * 1024 * 1024)
     app[BOX] = Box(settings, identity, notifier)
     app.cleanup_ctx.extend([_database, _admin_socket, _watchdog])
-    # captive: mount here
+    if settings["captive"]:
+        _mount_captive(app, settings)
     # web: mount here
     return app
+
+
+def captive_config(settings: Settings) -> CaptiveConfig:
+    portal = settings["portal_name"].lower()
+    hosts = {portal, settings["box_name"].lower(), "localhost", "127.0.0.1", "::1"}
+    if settings["host"] not in ("0.0.0.0", "::", ""):  # noqa: S104 - compared, not bound
+        hosts.add(settings["host"])
+    hosts.update(h.lower() for h in settings.list_of("box_hosts"))
+    return CaptiveConfig(
+        box_name=settings["box_name"],
+        portal_host=portal,
+        box_hosts=frozenset(hosts),
+        acceptance_seconds=float(settings["acceptance_lifetime"]),
+        probe_rate=float(settings["probe_rate"]),
+    )
+
+
+def _mount_captive(app: web.Application, settings: Settings) -> None:
+    setup_captive(app, captive_config(settings), lambda: app[DB].writer)
+
+    async def visitors() -> dict[str, Any]:
+        return {"accepted": app[CAPTIVE].store.count_current()}
+
+    app[BOX].sections["visitors"] = visitors

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from meshportal import __version__, admin, daemon, identity, status
+from meshportal import __version__, admin, cli_ap, daemon, identity, status
 from meshportal.reference import reference
 from meshportal.settings import (
     SETTINGS,
@@ -169,9 +169,7 @@ def _fail(message: str, code: int) -> int:
 
 def _registrars() -> list[Callable[[Any], None]]:
     """Subcommands contributed by other modules (ap, peer, admin…)."""
-    registrars: list[Callable[[Any], None]] = []
-    # commands: register here
-    return registrars
+    return [cli_ap.register]
 
 
 if __name__ == "__main__":

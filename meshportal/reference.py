@@ -45,6 +45,8 @@ def _commands(parser: argparse.ArgumentParser, prefix: str) -> list[str]:
         for action in sub._actions:
             if not action.option_strings or action.dest == "help":
                 continue
+            if action.help == argparse.SUPPRESS:
+                continue
             if action.dest in {"host", "port", "data", "config", "json", "reference"} or (
                 "serve" not in full
             ):

@@ -20,7 +20,9 @@ ENV_PREFIX = "MESHPORTAL_"
 # Variables with our prefix that are not settings: the config file's path, and
 # where the test suite finds the shared traces.  Any other MESHPORTAL_* name is
 # a typo that would otherwise be silently ignored.
-NON_SETTING_ENV = frozenset({ENV_PREFIX + "CONFIG", ENV_PREFIX + "SHARED"})
+NON_SETTING_ENV = frozenset(
+    {ENV_PREFIX + "CONFIG", ENV_PREFIX + "SHARED", ENV_PREFIX + "AP_PASSPHRASE"}
+)
 
 
 class SettingsError(ValueError):
@@ -91,6 +93,7 @@ class Setting:
             "port": (int,),
             "bool": (bool,),
             "seconds": (int, float),
+            "number": (int, float),
             "level": (str,),
         }
         # bool is an int in Python; a port of `true` must still be refused.
@@ -109,6 +112,7 @@ def _row(name: str, type_name: str, default: Any, help_text: str) -> Setting:
         "port": _parse_port,
         "bool": _parse_bool,
         "seconds": _parse_positive,
+        "number": _parse_positive,
         "level": _parse_log_level,
     }
     return Setting(name, type_name, default, help_text, parsers[type_name])
@@ -129,6 +133,17 @@ SETTINGS: tuple[Setting, ...] = (
     _row("shutdown_timeout", "seconds", 5.0,
          "Seconds given to open requests to finish on SIGTERM before they are cut."),
     _row("log_level", "level", "info", "Log level: debug, info, warning or error."),
+    _row("captive", "bool", True,
+         "Answer phones' connectivity probes as a captive portal (off: a plain web site)."),
+    _row("portal_name", "str", "booture.lan",
+         "The box's DNS name on its Wi-Fi: visitors are sent to http://NAME/."),
+    _row("box_hosts", "str", "",
+         "Extra names and addresses meaning this box, comma-separated (portal_name, "
+         "box_name, localhost and the listen address always do)."),
+    _row("acceptance_lifetime", "seconds", 43200,
+         "How long one tap on Enter lasts for a visitor's address; match the DHCP lease."),
+    _row("probe_rate", "number", 2,
+         "Connectivity probes per second allowed to one visitor, after a burst of 20."),
 )  # fmt: skip
 
 SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
@@ -153,6 +168,10 @@ class Settings(Mapping[str, Any]):
     @property
     def data_dir(self) -> Path:
         return Path(self._values["data"])
+
+    def list_of(self, key: str) -> list[str]:
+        """A comma-separated setting as a list, blanks dropped."""
+        return [part.strip() for part in str(self._values[key]).split(",") if part.strip()]
 
 
 def read_config_file(path: Path) -> dict[str, Any]:
