@@ -38,7 +38,7 @@ def test_render_writes_what_the_portal_needs() -> None:
     assert 'iifname "wlan0" tcp dport 80 redirect to :8080' in files["nftables.conf"]
     assert "443" not in files["nftables.conf"].replace("443 is never touched", "")
     hostapd = files["hostapd.conf"]
-    assert f"ssid2={'Booture des Tilleuls'.encode().hex()}" in hostapd
+    assert f"ssid2={b'Booture des Tilleuls'.hex()}" in hostapd
     assert "wpa=" not in hostapd  # open by default
     with_wpa = render(replace(PARAMS, passphrase="une phrase longue"))["hostapd.conf"]
     assert "wpa=2" in with_wpa and "wpa_passphrase=une phrase longue" in with_wpa
