@@ -285,7 +285,7 @@ def w_prepare_100k(workdir: Path, count: int) -> dict[str, float]:
 
     rng = random.Random(42)
     r = Replica(identity(3))
-    words = "le la les un une école élève été ça où forêt naïve cœur 🌿 wiki page".split()
+    words = ["le", "la", "les", "un", "une", "école", "élève", "été", "ça", "où", "forêt", "naïve", "cœur", "🌿", "wiki", "page"]
     pages = [f"wiki/page-{i}" for i in range(200)]
     ops = 0
     for n in range(count):

@@ -6,6 +6,7 @@ Pure data: a status, headers and body bytes.  The HTTP layer only copies them ou
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from html import escape
 
 from captive.probes import System
@@ -44,11 +45,18 @@ ONLINE: dict[System, Answer] = {
 }
 
 
+_ONLINE_NO_STORE = {
+    system: Answer(answer.status, answer.body, {**answer.headers, **_NO_STORE})
+    for system, answer in ONLINE.items()
+}
+
+
 def online(system: System) -> Answer:
-    answer = ONLINE[system]
-    return Answer(answer.status, answer.body, {**answer.headers, **_NO_STORE})
+    """The exact "online" answer, never cached by the client (a later visit may differ)."""
+    return _ONLINE_NO_STORE[system]
 
 
+@lru_cache(maxsize=8)
 def to_portal(portal_url: str) -> Answer:
     """A 302 to the portal.  Android reads any 3xx as "portal"; its body must be longer
     than 4 bytes or Android counts the probe as failed instead."""

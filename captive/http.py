@@ -23,7 +23,7 @@ from captive import pages
 from captive.acceptance import AcceptanceStore, ConnectionProvider
 from captive.answers import Answer, online, to_portal
 from captive.guards import FormTokens, RateLimiter
-from captive.probes import Kind, classify
+from captive.probes import Classification, Kind, classify
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 ENTER_PATH = "/captive/enter"
@@ -58,6 +58,19 @@ class CaptiveState:
     store: AcceptanceStore
     tokens: FormTokens
     limiter: RateLimiter
+    # (Host, path) -> classification: phones repeat the same few probes, and a storm
+    # repeats one; the bound keeps hostile variety from growing it.
+    _seen: dict[tuple[str | None, str], Classification] = field(default_factory=dict)
+
+    def classify(self, host: str | None, path: str) -> Classification:
+        key = (host, path)
+        found = self._seen.get(key)
+        if found is None:
+            found = classify(host, path, "", self.config.hosts)
+            if len(self._seen) >= 2048:
+                self._seen.clear()
+            self._seen[key] = found
+        return found
 
 
 CAPTIVE = web.AppKey("captive", CaptiveState)
@@ -85,12 +98,7 @@ def _enter_fields(state: CaptiveState, ip: str) -> dict[str, str]:
 async def captive_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     state = request.app[CAPTIVE]
     ip = client_ip(request)
-    found = classify(
-        request.headers.get("Host"),
-        request.rel_url.raw_path,
-        request.headers.get("User-Agent", ""),
-        state.config.hosts,
-    )
+    found = state.classify(request.headers.get("Host"), request.rel_url.raw_path)
     if found.kind is Kind.BOX:
         request[ACCEPTED] = state.store.current(ip) is not None
         request[ENTER_FORM] = {"action": ENTER_PATH, "fields": _enter_fields(state, ip)}
@@ -150,6 +158,15 @@ async def api(request: web.Request) -> web.Response:
     )
 
 
+async def not_found(request: web.Request) -> web.Response:
+    """The last route: a plain 404 for the box's own missing pages.
+
+    Being a route, it spares aiohttp from building an HTTPNotFound exception for every
+    unknown path, which under a probe storm was most of the cost of an answer.
+    """
+    return web.Response(status=404, text="Page introuvable / Page not found\n")
+
+
 def setup_captive(
     app: web.Application,
     config: CaptiveConfig,
@@ -170,6 +187,8 @@ def setup_captive(
     app.router.add_post(ENTER_PATH, enter)
     app.router.add_get(DONE_PATH, done)
     app.router.add_get(API_PATH, api)
+    # Indexed under "/", so every more specific route added later still wins.
+    app.router.add_route("*", "/{tail:.*}", not_found)
 
     async def load_acceptances(app: web.Application) -> AsyncIterator[None]:
         await state.store.async_load()

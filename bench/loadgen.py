@@ -1,0 +1,46 @@
+"""Bounded HTTP load on loopback with wrk (Debian's package): requests/s, p50, p99.
+
+Every run is bounded in time (``duration``) and talks only to 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
+
+
+@dataclass(frozen=True)
+class Load:
+    requests_per_s: float
+    p50_ms: float
+    p99_ms: float
+    non_2xx_3xx: int
+
+
+def _ms(text: str) -> float:
+    match = re.fullmatch(r"([\d.]+)(us|ms|s)", text)
+    if not match:
+        raise ValueError(f"unexpected wrk latency {text!r}")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def wrk(url: str, host: str, connections: int = 100, duration: float = 5.0) -> Load:
+    tool = shutil.which("wrk")
+    if tool is None:
+        raise SystemExit("wrk is not installed: apt-get install wrk")
+    if not url.startswith("http://127.0.0.1:"):
+        raise SystemExit("load is only ever sent to loopback")
+    out = subprocess.run(
+        [tool, "-t", "1", "-c", str(connections), "-d", f"{max(1, round(duration))}s", "--latency",
+         "-H", f"Host: {host}", url],
+        capture_output=True, text=True, check=True, timeout=duration + 30,
+    ).stdout  # fmt: skip
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"^\s+50%\s+(\S+)$", out, re.M).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"^\s+99%\s+(\S+)$", out, re.M).group(1))  # type: ignore[union-attr]
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    return Load(rps, p50, p99, int(bad.group(1)) if bad else 0)
