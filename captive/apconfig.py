@@ -166,8 +166,12 @@ def render(params: APParams) -> dict[str, str]:
         "table ip meshportal_ap {\n"
         "\tchain prerouting {\n"
         "\t\ttype nat hook prerouting priority dstnat; policy accept;\n"
-        "\t\t# Port 80 to any address lands on the portal; 443 is never touched.\n"
+        "\t\t# Port 80 to any address lands on the portal.\n"
         f'\t\tiifname "{params.interface}" tcp dport 80 redirect to :{params.port}\n'
+        "\t\t# HTTPS is never answered (no certificate can be right offline): sent to the\n"
+        "\t\t# box's own port 443, where nothing listens, it is refused at once, so a\n"
+        "\t\t# browser falls back to http:// instead of waiting for a timeout.\n"
+        f'\t\tiifname "{params.interface}" tcp dport 443 redirect to :443\n'
         "\t}\n"
         "}\n"
     )

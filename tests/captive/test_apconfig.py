@@ -36,7 +36,7 @@ def test_render_writes_what_the_portal_needs() -> None:
     ):
         assert line in dnsmasq.splitlines(), line
     assert 'iifname "wlan0" tcp dport 80 redirect to :8080' in files["nftables.conf"]
-    assert "443" not in files["nftables.conf"].replace("443 is never touched", "")
+    assert "tcp dport 443 redirect to :443" in files["nftables.conf"]  # refused, not served
     hostapd = files["hostapd.conf"]
     assert f"ssid2={b'Booture des Tilleuls'.hex()}" in hostapd
     assert "wpa=" not in hostapd  # open by default

@@ -187,6 +187,7 @@ def test_a_phone_joins_probes_accepts_and_goes_online(
     assert after["www.msftconnecttest.com"]["body"] == "Microsoft Connect Test"
     assert after["detectportal.firefox.com"]["body"] == "success\n"
     assert after["nmcheck.gnome.org"]["body"].startswith("NetworkManager is online")
+    assert report["https"] == "refused" and report["https_seconds"] < 1.0
     hardcoded = report["hardcoded"]
     assert hardcoded["status"] == 302 and hardcoded["location"] == "http://booture.lan/"
 

@@ -11,6 +11,7 @@ import json
 import re
 import socket
 import sys
+import time
 import urllib.parse
 
 PROBES = [
@@ -66,6 +67,16 @@ def main() -> None:
     report["after"] = probe_all()
     # an app with a hard-coded address (a documentation range: no real host)
     report["hardcoded"] = fetch("198.51.100.7", "/", connect_to="198.51.100.7")
+    # HTTPS is refused at once, never answered and never left to time out
+    began = time.monotonic()
+    try:
+        socket.create_connection(("198.51.100.7", 443), timeout=5).close()
+        report["https"] = "answered"
+    except ConnectionRefusedError:
+        report["https"] = "refused"
+    except OSError as exc:
+        report["https"] = f"failed: {exc}"
+    report["https_seconds"] = time.monotonic() - began
     print(json.dumps(report))
 
 
