@@ -90,7 +90,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--idle-seconds", type=float, default=60.0)
+    parser.add_argument("--quick", action="store_true", help="2 runs, 10 s idle window")
     args = parser.parse_args()
+    if args.quick:
+        args.runs, args.idle_seconds = 2, 10.0
     workdir = Path(tempfile.mkdtemp(prefix="mp-bench-"))
     data = workdir / "data"
     subprocess.run(
