@@ -176,3 +176,37 @@ def test_falls_back_to_the_standard_loop_without_uvloop(
         assert type(loop).__module__.startswith("asyncio")
     finally:
         loop.close()
+
+
+def test_the_daemon_answers_probes_and_reports_visitors(daemon: Daemon) -> None:
+    import re
+    import urllib.parse
+    import urllib.request
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: object, **kwargs: object) -> None:
+            return None
+
+    opener = urllib.request.build_opener(NoRedirect)
+
+    def fetch(host: str, path: str, data: bytes | None = None) -> tuple[int, str]:
+        request = urllib.request.Request(daemon.url + path, data=data, headers={"Host": host})
+        try:
+            with opener.open(request, timeout=10) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as answer:
+            return answer.code, answer.read().decode()
+
+    assert fetch("captive.apple.com", "/hotspot-detect.html")[0] == 302
+    status, page = fetch("127.0.0.1", "/")
+    assert status == 200 and "Entrer" in page
+    token = re.search(r'name="jeton" value="([^"]+)"', page)
+    assert token
+    form = urllib.parse.urlencode({"jeton": token.group(1)}).encode()
+    assert fetch("127.0.0.1", "/captive/enter", form)[0] == 303
+    assert fetch("captive.apple.com", "/hotspot-detect.html") == (
+        200,
+        "<HTML><HEAD><TITLE>Success</TITLE></HEAD><BODY>Success</BODY></HTML>",
+    )
+    report = json.loads(run_cli("status", "--data", str(daemon.data), "--json").stdout)
+    assert report["sections"]["visitors"] == {"accepted": 1}
