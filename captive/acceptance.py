@@ -7,7 +7,8 @@ loaded at start and written through on every change.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +17,26 @@ import aiosqlite
 from captive.neighbours import ARP_TABLE, mac_of
 
 ConnectionProvider = Callable[[], aiosqlite.Connection]
+# A write transaction on the shared writer: the daemon passes its own, which also
+# serialises against every other writer of the database.
+TransactionProvider = Callable[[], AbstractAsyncContextManager[aiosqlite.Connection]]
+
+
+def transactions_on(connection: ConnectionProvider) -> TransactionProvider:
+    """BEGIN IMMEDIATE … COMMIT on a connection no one else writes on (standalone use)."""
+
+    @asynccontextmanager
+    async def transaction() -> AsyncIterator[aiosqlite.Connection]:
+        conn = connection()
+        await conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            await conn.rollback()
+            raise
+        await conn.commit()
+
+    return transaction
 
 
 @dataclass(frozen=True)
@@ -30,11 +51,13 @@ class AcceptanceStore:
     def __init__(
         self,
         connection: ConnectionProvider,
+        transaction: TransactionProvider,
         lifetime: float,
         arp_table: Path = ARP_TABLE,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._connection = connection
+        self._transaction = transaction
         self.lifetime = lifetime
         self._arp_table = arp_table
         self._clock = clock
@@ -66,11 +89,9 @@ class AcceptanceStore:
     async def async_accept(self, ip: str) -> Acceptance:
         now = self._clock()
         record = Acceptance(ip, mac_of(ip, self._arp_table), now, now + self.lifetime)
-        conn = self._connection()
         # One transaction: the purge of expired rows rides along with the write, so an
         # idle box needs no periodic clean-up task.
-        await conn.execute("BEGIN IMMEDIATE")
-        try:
+        async with self._transaction() as conn:
             await conn.execute("DELETE FROM captive_acceptances WHERE expires_at <= ?", (now,))
             await conn.execute(
                 "INSERT INTO captive_acceptances (ip, mac, accepted_at, expires_at)"
@@ -78,10 +99,6 @@ class AcceptanceStore:
                 " accepted_at = excluded.accepted_at, expires_at = excluded.expires_at",
                 (record.ip, record.mac, record.accepted_at, record.expires_at),
             )
-        except BaseException:
-            await conn.rollback()
-            raise
-        await conn.commit()
         self._by_ip = {k: v for k, v in self._by_ip.items() if v.expires_at > now}
         self._by_ip[ip] = record
         return record

@@ -20,7 +20,12 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from captive import pages
-from captive.acceptance import AcceptanceStore, ConnectionProvider
+from captive.acceptance import (
+    AcceptanceStore,
+    ConnectionProvider,
+    TransactionProvider,
+    transactions_on,
+)
 from captive.answers import Answer, online, to_portal
 from captive.guards import FormTokens, RateLimiter
 from captive.probes import Classification, Kind, classify
@@ -172,12 +177,19 @@ def setup_captive(
     config: CaptiveConfig,
     connection: ConnectionProvider,
     *,
+    transaction: TransactionProvider | None = None,
     welcome_handler: Handler | None = None,
 ) -> None:
-    """Mount the portal: its middleware first, its routes, and its start-up load."""
+    """Mount the portal: its middleware first, its routes, and its start-up load.
+
+    ``transaction`` opens a write transaction; the daemon passes its store's, so the
+    portal's writes queue behind the others on the single writer connection.
+    """
     state = CaptiveState(
         config,
-        AcceptanceStore(connection, config.acceptance_seconds),
+        AcceptanceStore(
+            connection, transaction or transactions_on(connection), config.acceptance_seconds
+        ),
         FormTokens(config.secret),
         RateLimiter(config.probe_rate, config.probe_burst),
     )

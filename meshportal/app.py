@@ -100,7 +100,12 @@ def captive_config(settings: Settings) -> CaptiveConfig:
 
 
 def _mount_captive(app: web.Application, settings: Settings) -> None:
-    setup_captive(app, captive_config(settings), lambda: app[DB].writer)
+    setup_captive(
+        app,
+        captive_config(settings),
+        lambda: app[DB].writer,
+        transaction=lambda: app[DB].transaction(),
+    )
 
     async def visitors() -> dict[str, Any]:
         return {"accepted": app[CAPTIVE].store.count_current()}
