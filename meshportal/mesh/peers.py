@@ -167,6 +167,14 @@ class PeerTable:
                     (node_id, now),
                 )
 
+    async def record_session(self, node_id: str, bytes_in: int, bytes_out: int, error: str) -> None:
+        """One write per session, at its end: bytes exchanged and how it ended."""
+        await self.db.write_many(
+            "UPDATE mesh_peers SET bytes_in = bytes_in + ?, bytes_out = bytes_out + ?,"
+            " last_error = ? WHERE node_id = ?",
+            [(bytes_in, bytes_out, error[:200], node_id)],
+        )
+
     async def record_error(self, node_id: str, error: str) -> None:
         await self.db.write_many(
             "UPDATE mesh_peers SET last_error = ? WHERE node_id = ?", [(error[:200], node_id)]
