@@ -171,6 +171,9 @@ def _registrars() -> list[Callable[[Any], None]]:
     """Subcommands contributed by other modules (ap, peer, admin…)."""
     registrars: list[Callable[[Any], None]] = []
     # commands: register here
+    from meshportal import cli_peer
+
+    registrars.append(cli_peer.register)
     return registrars
 
 

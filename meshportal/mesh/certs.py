@@ -9,12 +9,14 @@ widest X.509 allows, because a box without a real-time clock often boots in
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from meshportal.identity import Identity, node_id_from_public_key
+from meshportal.identity import Identity, load, node_id_from_public_key
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -67,10 +69,33 @@ def node_id_of(der: bytes) -> str:
     return node_id_from_public_key(public_key_of(der))
 
 
+def files_ready(data_dir: Path, identity: Identity) -> bool:
+    cert_path = data_dir / CERT_FILE
+    return (data_dir / KEY_FILE).exists() and cert_path.exists() and _matches(cert_path, identity)
+
+
+async def async_ensure_files_in_child(data_dir: Path, identity: Identity) -> tuple[Path, Path]:
+    """Make the files in a short-lived child process when they are missing.
+
+    Making a certificate imports `cryptography` (~9 MB resident, never given
+    back); a daemon that did it itself on first start would carry that
+    weight until restarted.
+    """
+    if not files_ready(data_dir, identity):
+        child = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "meshportal.mesh.certs", str(data_dir),
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        _, err = await child.communicate()
+        if child.returncode != 0 or not files_ready(data_dir, identity):
+            raise CertificateError(f"cannot make the sync certificate: {err.decode()[-300:]}")
+    return data_dir / CERT_FILE, data_dir / KEY_FILE
+
+
 def ensure_files(data_dir: Path, identity: Identity) -> tuple[Path, Path]:
     """The PEM files `ssl` needs, made once from the identity key (mode 0600)."""
     cert_path, key_path = data_dir / CERT_FILE, data_dir / KEY_FILE
-    if cert_path.exists() and key_path.exists() and _matches(cert_path, identity):
+    if files_ready(data_dir, identity):
         return cert_path, key_path
     from cryptography.hazmat.primitives import serialization
 
@@ -85,14 +110,23 @@ def ensure_files(data_dir: Path, identity: Identity) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
+# An Ed25519 SubjectPublicKeyInfo is always these 12 bytes, then the 32-byte key.
+_ED25519_SPKI = bytes.fromhex("302a300506032b6570032100")
+
+
 def _matches(cert_path: Path, identity: Identity) -> bool:
+    """Is our own certificate file made for this key?  Checked without `cryptography`.
+
+    Only for OUR file (we wrote it): a byte search would be unsafe on a
+    peer's certificate, which is why ``public_key_of`` parses those.
+    """
     import ssl
 
     try:
         der = ssl.PEM_cert_to_DER_cert(cert_path.read_text(encoding="ascii"))
-        return public_key_of(der) == identity.public_bytes
-    except (ValueError, OSError, CertificateError):
+    except (ValueError, OSError):
         return False
+    return _ED25519_SPKI + identity.public_bytes in der
 
 
 def _write_atomic(path: Path, data: bytes, mode: int) -> None:
@@ -105,3 +139,8 @@ def _write_atomic(path: Path, data: bytes, mode: int) -> None:
     finally:
         os.close(fd)
     os.replace(tmp, path)
+
+
+if __name__ == "__main__":
+    folder = Path(sys.argv[1])
+    ensure_files(folder, load(folder))

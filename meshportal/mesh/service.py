@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from meshportal.identity import Identity
-from meshportal.mesh import advert, framing, interfaces, pairing, transport
+from meshportal.mesh import advert, certs, framing, interfaces, pairing, transport
 from meshportal.mesh.peers import PeerError, PeerTable, check_node_id, parse_host_port
 from meshportal.settings import Settings
 from meshportal.store import Database
@@ -70,14 +70,15 @@ class Mesh:
         stored = await self.peers.get_self("instance")
         if stored and stored.startswith(self.instance):
             self.instance = stored  # a name won after a clash stays ours across restarts
-        self.endpoint = transport.Endpoint.for_data_dir(self.settings.data_dir, self.identity)
+        files = await certs.async_ensure_files_in_child(self.settings.data_dir, self.identity)
+        self.endpoint = transport.Endpoint(self.identity, *files)
         self.server = transport.Server(
             self.endpoint, self.policy, self._on_session, self._on_paired
         )
         await self._async_listen()
         await self._async_start_discovery()
         for host, port in await self.peers.manual():
-            self._spawn(self.async_probe(host, port))
+            self._spawn(self._async_probe_quietly(host, port))
 
     async def async_stop(self) -> None:
         for task in list(self._tasks):
@@ -190,6 +191,12 @@ class Mesh:
             await self.peers.record_session(
                 session.peer_id, session.bytes_in, session.bytes_out, error
             )
+
+    async def _async_probe_quietly(self, host: str, port: int) -> None:
+        try:
+            await self.async_probe(host, port)
+        except transport.TransportError as exc:
+            log.info("hand-added peer %s:%d not reachable: %s", host, port, exc)
 
     async def async_probe(self, host: str, port: int) -> str:
         """Connect to a hand-added peer to learn its node id (sends it nothing)."""
