@@ -45,8 +45,10 @@ class Discovery:
     _published: dict[str, str] = field(default_factory=dict)
     _addresses: frozenset[str] = frozenset()
     _names: dict[str, str] = field(default_factory=dict)  # instance name -> node id
+    _lost: set[str] = field(default_factory=set)  # names that went silent
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _watch: asyncio.Task[None] | None = None
+    _checking: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def async_start(self) -> None:
         await self._async_open(interfaces.addresses_for(self.host))
@@ -116,6 +118,7 @@ class Discovery:
         for node_id in set(self._names.values()):
             await self.on_gone(node_id)
         self._names.clear()
+        self._lost.clear()
 
     async def _async_watch(self) -> None:
         while True:
@@ -127,6 +130,10 @@ class Discovery:
 
     async def async_check(self) -> None:
         """Restart on new addresses; re-announce when the TXT records changed."""
+        async with self._checking:  # the timer and an admin command may both ask
+            await self._async_check()
+
+    async def _async_check(self) -> None:
         addresses = interfaces.addresses_for(self.host)
         if addresses != self._addresses:
             log.info("network addresses changed (%s): restarting discovery", sorted(addresses))
@@ -134,6 +141,7 @@ class Discovery:
             await self._async_close()
             await self._async_open(addresses)
             return
+        await self._async_age()
         if self._aiozc and self._info and encode_txt(self.advert()) != self._published:
             self._info = self._make_info(self._info.name)
             await (await self._aiozc.async_update_service(self._info))
@@ -144,6 +152,7 @@ class Discovery:
         if service_type != SERVICE_TYPE:
             return  # foreign services never reach us, but a browser may be shared one day
         if state_change is ServiceStateChange.Removed:
+            self._lost.discard(name)
             self._spawn(self._async_removed(name))
         else:
             self._spawn(self._async_resolve(zeroconf, name))
@@ -155,8 +164,39 @@ class Discovery:
 
     async def _async_resolve(self, zeroconf: Zeroconf, name: str) -> None:
         info = AsyncServiceInfo(SERVICE_TYPE, name)
-        if not await info.async_request(zeroconf, RESOLVE_MS):
+        if await info.async_request(zeroconf, RESOLVE_MS):
+            await self._async_accept(name, info)
+
+    async def _async_age(self) -> None:
+        """Notice peers that vanished without a goodbye, and their return.
+
+        zeroconf keeps a PTR record at least 1125 s whatever its TTL says, so
+        its browser would report a silent departure only after ~19 min.  The
+        SRV/TXT records do expire at their TTL: a peer whose records are no
+        longer in the cache is asked again, once; no answer means gone.  A
+        live peer thus costs one query per TTL.  A peer that comes back
+        announces itself, and its records reappear in the cache.
+        """
+        if self._aiozc is None:
             return
+        zc = self._aiozc.zeroconf
+
+        async def check(name: str) -> None:
+            info = AsyncServiceInfo(SERVICE_TYPE, name)
+            if info.load_from_cache(zc):
+                return
+            if not await info.async_request(zc, RESOLVE_MS):
+                self._lost.add(name)
+                await self._async_removed(name)
+
+        await asyncio.gather(*(check(name) for name in list(self._names)))
+        for name in list(self._lost):
+            info = AsyncServiceInfo(SERVICE_TYPE, name)
+            if info.load_from_cache(zc):
+                self._lost.discard(name)
+                await self._async_accept(name, info)
+
+    async def _async_accept(self, name: str, info: AsyncServiceInfo) -> None:
         try:
             advert = decode_txt(info.properties)
         except AdvertError as exc:
