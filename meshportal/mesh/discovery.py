@@ -99,8 +99,8 @@ class Discovery:
             properties=self._published,
             server=f"meshportal-{short}.local.",
             parsed_addresses=sorted(self._addresses),
-            host_ttl=int(self.ttl),
-            other_ttl=int(self.ttl),
+            host_ttl=max(1, round(self.ttl)),
+            other_ttl=max(1, round(self.ttl)),
         )
 
     async def _async_close(self) -> None:
