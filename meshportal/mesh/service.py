@@ -61,6 +61,7 @@ class Mesh:
         self._listener: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._adverts: dict[str, advert.Advert] = {}  # latest TXT per node, for pairing
+        self._sessions: dict[str, set[transport.Session]] = {}  # open, by peer node id
 
     # -- lifecycle -------------------------------------------------------
 
@@ -177,6 +178,7 @@ class Mesh:
 
     async def _on_session(self, session: transport.Session) -> None:
         error = ""
+        self._sessions.setdefault(session.peer_id, set()).add(session)
         try:
             while True:
                 message = await session.receive()
@@ -188,6 +190,7 @@ class Mesh:
             if "ended inside" not in str(exc):
                 error = str(exc)
         finally:
+            self._sessions.get(session.peer_id, set()).discard(session)
             await self.peers.record_session(
                 session.peer_id, session.bytes_in, session.bytes_out, error
             )
@@ -246,6 +249,10 @@ class Mesh:
             raise PeerError("this is this box's own node id")
         await self.peers.set_trust(node_id, trusted)
         await self.reload_trust()
+        if self.policy(node_id) is None:
+            # Revoking stops syncing now, not at the next connection.
+            for session in list(self._sessions.pop(node_id, ())):
+                await session.close()
         return {"node_id": node_id, "trusted": trusted}
 
     async def _cmd_add(self, request: dict[str, Any]) -> dict[str, Any]:

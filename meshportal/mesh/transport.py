@@ -56,7 +56,7 @@ class Refused(TransportError):
     """The other box closed the connection: it does not accept us (or the code)."""
 
 
-@dataclass
+@dataclass(eq=False)  # compared and hashed by identity: held in sets while open
 class Session:
     """An authenticated, encrypted conversation with one peer."""
 

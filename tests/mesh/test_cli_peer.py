@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from meshportal.identity import node_id_from_public_key
 from tests.conftest import Daemon, free_port, run_cli, start_daemon
 
@@ -83,3 +85,44 @@ def test_with_the_daemon_running_commands_go_through_its_socket(tmp_path: Path) 
     finally:
         _stop(daemon)
         _stop(other)
+
+
+async def test_revoking_a_peer_cuts_its_open_session(tmp_path: Path) -> None:
+    """A trusted box talks to the daemon's sync port; `peer untrust` ends it at once."""
+    import asyncio
+
+    from meshportal.identity import create_or_load
+    from meshportal.mesh import framing, transport
+
+    data, peer_dir = tmp_path / "data", tmp_path / "peer"
+    peer_dir.mkdir()
+    peer = transport.Endpoint.for_data_dir(peer_dir, create_or_load(peer_dir)[0])
+    sync_port = free_port()
+    daemon = start_daemon(data, None, "--sync-port", str(sync_port))
+    try:
+        own = json.loads(run_cli("status", "--json", "--data", str(data)).stdout)["node_id"]
+        stranger = tmp_path / "stranger"
+        stranger.mkdir()
+        outsider = transport.Endpoint.for_data_dir(stranger, create_or_load(stranger)[0])
+        with pytest.raises(transport.Refused):
+            await transport.async_connect(outsider, "127.0.0.1", sync_port, own)
+        assert run_cli("peer", "trust", peer.identity.node_id, "--data", str(data)).returncode == 0
+        _, session = await transport.async_connect(peer, "127.0.0.1", sync_port, own)
+        assert session is not None and session.scope == "trusted"
+        await session.send({"t": "ping"})
+        assert await session.receive() == {"t": "pong"}
+        untrust = await asyncio.to_thread(
+            run_cli, "peer", "untrust", peer.identity.node_id, "--data", str(data)
+        )
+        assert untrust.returncode == 0
+        with pytest.raises((framing.FrameError, ConnectionError)):
+            await session.send({"t": "ping"})
+            await asyncio.wait_for(session.receive(), 5)
+        await session.close()
+        with pytest.raises(transport.Refused):
+            await transport.async_connect(peer, "127.0.0.1", sync_port, own)
+        listed = {p["node_id"]: p for p in json.loads(
+            run_cli("peer", "list", "--json", "--data", str(data)).stdout)}  # fmt: skip
+        assert listed[peer.identity.node_id]["bytes_in"] > 0
+    finally:
+        _stop(daemon)
