@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from meshportal.identity import node_id_from_public_key
+from meshportal.mesh.advert import instance_name
 from tests.mesh.lab import Box, Lab, wait_for
 
 pytestmark = [pytest.mark.netns, pytest.mark.slow]
@@ -72,7 +73,9 @@ def _service(name: str, service_type: str, port: int, txt: dict[str, str]) -> st
     return SERVICE.format(name=name, type=service_type, port=port, txt=records)
 
 
-def _start_avahi(lab: Lab, box: Box, folder: Path) -> tuple[subprocess.Popen[str], str]:
+def _start_avahi(
+    lab: Lab, box: Box, folder: Path, taken: str = "taken-name"
+) -> tuple[subprocess.Popen[str], str]:
     for tool in ("avahi-daemon", "avahi-browse", "dbus-daemon"):
         if shutil.which(tool) is None:
             pytest.skip(f"{tool} is not installed (apt install avahi-daemon avahi-utils dbus)")
@@ -85,6 +88,9 @@ def _start_avahi(lab: Lab, box: Box, folder: Path) -> tuple[subprocess.Popen[str
     (services / "http.service").write_text(_service("foreign-http", "_http._tcp", 80, {}))
     (services / "bad.service").write_text(
         _service("not-a-meshportal", "_meshportal._tcp", 7717, {"id": "garbage", "v": "1"})
+    )
+    (services / "clash.service").write_text(
+        _service(taken, "_meshportal._tcp", 7718, {"id": "squatter", "v": "1"})
     )
     (services / "good.service").write_text(
         _service("avahi-box", "_meshportal._tcp", 7717, {
@@ -153,5 +159,30 @@ def test_avahi_sees_us_and_we_ignore_what_is_not_ours(lab: Lab, tmp_path: Path) 
         time.sleep(2)
         assert set(ours.peers()) == {AVAHI_NODE}
         assert "Traceback" not in (ours.log.read_text() if ours.log else "")
+    finally:
+        _stop_avahi(process, folder)
+
+
+def test_a_name_clash_gets_a_unique_name_that_survives_a_restart(lab: Lab, tmp_path: Path) -> None:
+    ours, avahi_host = lab.host(1), lab.host(2)
+    init = lab.cli(ours, "init")
+    assert init.returncode == 0, init.stderr
+    wanted = instance_name("box1", ours.node_id)
+    folder = tmp_path / "avahi"
+    process, bus = _start_avahi(lab, avahi_host, folder, taken=wanted)
+    try:
+        wait_for(lambda: wanted in {r[3] for r in _browse(lab, avahi_host, bus)}, 30, "squatter")
+        lab.start(ours)
+
+        def our_names() -> set[str]:
+            return {r[3] for r in _browse(lab, avahi_host, bus) if r[7] == ours.ip}
+
+        wait_for(lambda: bool(our_names()), 30, "our renamed service is visible")
+        [renamed] = our_names()
+        assert renamed != wanted and renamed.startswith(wanted)
+        assert ours.ask("peer.list")["instance"] == renamed
+        ours.stop()
+        lab.start(ours)
+        wait_for(lambda: ours.ask("peer.list")["instance"] == renamed, 20, "same name again")
     finally:
         _stop_avahi(process, folder)
