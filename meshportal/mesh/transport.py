@@ -39,6 +39,7 @@ log = logging.getLogger("meshportal.mesh")
 
 HANDSHAKE_FRAME = 4096  # an unauthenticated peer cannot make us buffer more
 HANDSHAKE_TIMEOUT = 10.0
+MAX_PENDING = 16  # handshakes in progress; more are dropped, so idle sockets cannot pile up
 _AUTH_LABEL = b"meshportal-auth-v1|"
 
 Policy = Callable[[str], str | None]  # node id -> scope ("trusted", "public") or None
@@ -169,6 +170,7 @@ class Server:
     desk: Desk = field(default_factory=Desk)
     max_frame: int = framing.MAX_FRAME
     refused: int = 0
+    pending: int = 0
 
     async def async_start(self, host: str, port: int) -> asyncio.Server:
         return await asyncio.start_server(
@@ -179,7 +181,13 @@ class Server:
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         session: Session | None = None
         try:
-            session = await self._handshake(reader, writer)
+            if self.pending >= MAX_PENDING:
+                raise ConnectionError("too many handshakes in progress")
+            self.pending += 1
+            try:
+                session = await self._handshake(reader, writer)
+            finally:
+                self.pending -= 1
             if session is not None:
                 await self.on_session(session)
         except (framing.FrameError, TimeoutError, ConnectionError, ssl.SSLError) as exc:

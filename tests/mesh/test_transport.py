@@ -224,3 +224,31 @@ async def test_probe_reads_the_node_id_without_authenticating(box: Box, tmp_path
     assert await transport.async_probe(client, "127.0.0.1", box.port) == box.node_id
     await asyncio.sleep(0.05)
     assert box.sessions == []
+
+
+async def test_idle_connections_cannot_pile_up(box: Box, tmp_path: Path) -> None:
+    """Silent TLS clients hold at most MAX_PENDING slots; the rest are dropped at once."""
+    held = []
+    for _ in range(transport.MAX_PENDING):
+        held.append(await asyncio.to_thread(_raw_tls, box.port))
+    for _ in range(50):
+        if box.server.pending == transport.MAX_PENDING:
+            break
+        await asyncio.sleep(0.02)
+    assert box.server.pending == transport.MAX_PENDING
+    extra = await asyncio.to_thread(_raw_tls, box.port)
+    extra.settimeout(5)
+    assert await asyncio.to_thread(extra.recv, 4096) == b""  # no greeting: closed
+    extra.close()
+    for sock in held:
+        sock.close()
+    for _ in range(100):
+        if box.server.pending == 0:
+            break
+        await asyncio.sleep(0.02)
+    # Once they are gone, a trusted peer gets in as before.
+    client = _endpoint(tmp_path / "b")
+    box.trusted.add(client.identity.node_id)
+    _, session = await transport.async_connect(client, "127.0.0.1", box.port, box.node_id)
+    assert session is not None
+    await session.close()
