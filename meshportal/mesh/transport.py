@@ -18,6 +18,26 @@ ids (hashes of keys), not certificates we hold.  So the work is split:
 
 After the handshake both sides exchange length-prefixed msgpack frames
 (``framing``); ``sync/protocol.py`` messages ride on them.
+
+Wire format (version 1), for a second implementation:
+
+1. TCP to the sync port, TLS 1.3 only.  The server's certificate is
+   self-signed with its Ed25519 identity key; the client sends none.  The
+   client computes node_id(server key) (see ``identity``) and closes if it
+   is not the expected one.
+2. Every message is a frame: 4-byte big-endian length, then a msgpack map
+   (bytes as msgpack bin).  During the handshake a frame is at most 4096
+   bytes; after it, at most ``MAX_FRAME`` (1 MiB).
+3. server -> ``{"t": "hello", "v": 1, "nonce": 32 random bytes}``
+4. client -> ``{"t": "auth", "v": 1, "mode": "sync" | "pair", "pub": client key
+   (32 bytes), "nonce": 32 random bytes, "sig": Ed25519 signature of
+   b"meshportal-auth-v1|" + mode + b"|" + server key + server nonce + client
+   key + client nonce}``; in mode ``pair`` also ``"mac"`` (see ``pairing``:
+   HMAC-SHA256 keyed by scrypt(code), role b"B").
+5. sync: server -> ``{"t": "welcome", "scope": "trusted" | "public"}``, or the
+   connection is closed with nothing sent.  pair: server -> ``{"t": "paired",
+   "mac": ...role b"A"}`` then closes, or closes with nothing sent (wrong or
+   no code: the code is then cancelled).
 """
 
 from __future__ import annotations
