@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -19,9 +19,13 @@ from captive.http import CAPTIVE, CaptiveConfig, setup_captive
 from captive.schema import MIGRATIONS as CAPTIVE_MIGRATIONS
 from meshportal import admin, status
 from meshportal.identity import Identity
+from meshportal.mesh.peers import MIGRATIONS as MESH_MIGRATIONS
 from meshportal.sdnotify import Notifier
 from meshportal.settings import Settings
 from meshportal.store import DB_FILE, Database
+
+if TYPE_CHECKING:
+    from meshportal.mesh.service import Mesh
 
 
 @dataclass
@@ -33,15 +37,21 @@ class Box:
     notifier: Notifier
     started: float = field(default_factory=time.time)
     sections: dict[str, status.StatusSection] = field(default_factory=dict)
+    # Admin socket commands beyond "status", by name: each part registers its own.
+    commands: dict[str, AdminCommand] = field(default_factory=dict)
+
+
+AdminCommand = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
 BOX = web.AppKey("box", Box)
 DB = web.AppKey("db", Database)
+MESH: web.AppKey[Mesh] = web.AppKey("mesh")  # the class is imported lazily, with zeroconf
 
 
 def library_migrations() -> dict[str, list[str]]:
     """Every library's numbered schema, applied by the daemon at start."""
-    return {"captive": CAPTIVE_MIGRATIONS}
+    return {"captive": CAPTIVE_MIGRATIONS, "mesh": MESH_MIGRATIONS}
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
@@ -58,15 +68,37 @@ async def _admin_socket(app: web.Application) -> AsyncIterator[None]:
     box = app[BOX]
     path = admin.socket_path(box.settings["admin_socket"], box.settings.data_dir)
 
-    async def handle(request: dict[str, Any]) -> dict[str, Any]:
-        if request.get("cmd") != "status":
-            raise ValueError(f"unknown command {request.get('cmd')!r}")
+    async def status_command(request: dict[str, Any]) -> dict[str, Any]:
         report = status.live_report(box.settings.data_dir, box.identity.node_id, box.started)
         report["sections"] = {name: await section() for name, section in box.sections.items()}
         return report
 
+    box.commands["status"] = status_command
+
+    async def handle(request: dict[str, Any]) -> dict[str, Any]:
+        command = box.commands.get(str(request.get("cmd")))
+        if command is None:
+            raise ValueError(f"unknown command {request.get('cmd')!r}")
+        return await command(request)
+
     async with admin.serve_admin(path, handle, box.settings["admin_group"]):
         yield
+
+
+async def _mesh(app: web.Application) -> AsyncIterator[None]:
+    """Peers, the sync port and mDNS discovery (zeroconf is imported only in there)."""
+    from meshportal.mesh.service import Mesh
+
+    box = app[BOX]
+    mesh = Mesh(box.settings, box.identity, app[DB])
+    await mesh.async_start()
+    app[MESH] = mesh
+    box.sections["mesh"] = mesh.status_section
+    box.commands.update(mesh.commands())
+    try:
+        yield
+    finally:
+        await mesh.async_stop()
 
 
 async def _watchdog(app: web.Application) -> AsyncIterator[None]:
@@ -77,7 +109,8 @@ async def _watchdog(app: web.Application) -> AsyncIterator[None]:
 def create_app(settings: Settings, identity: Identity, notifier: Notifier) -> web.Application:
     app = web.Application(client_max_size=2 * 1024 * 1024)
     app[BOX] = Box(settings, identity, notifier)
-    app.cleanup_ctx.extend([_database, _admin_socket, _watchdog])
+    # The mesh borrows the database, so it starts after it; the watchdog last.
+    app.cleanup_ctx.extend([_database, _admin_socket, _mesh, _watchdog])
     if settings["captive"]:
         _mount_captive(app, settings)
     # web: mount here

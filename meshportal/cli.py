@@ -16,7 +16,17 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from meshportal import __version__, admin, cli_ap, daemon, identity, status
+from meshportal import __version__, admin, cli_ap, cli_peer, daemon, identity, status
+from meshportal.cli_common import (
+    EXIT_CANNOT_START,
+    EXIT_CODES,
+    EXIT_CONFIG,
+    EXIT_DATABASE,
+    EXIT_FAILURE,
+    EXIT_NOT_RUNNING,
+    EXIT_OK,
+    add_common_options,
+)
 from meshportal.reference import reference
 from meshportal.settings import (
     SETTINGS,
@@ -27,21 +37,6 @@ from meshportal.settings import (
     read_config_file,
 )
 from meshportal.store import CorruptDatabase, ForeignDatabase, NewerSchema, StoreError
-
-EXIT_OK = 0
-EXIT_FAILURE = 1
-EXIT_CONFIG = 2
-EXIT_NOT_RUNNING = 3
-EXIT_CANNOT_START = 4
-EXIT_DATABASE = 5
-EXIT_CODES = {
-    EXIT_OK: "success",
-    EXIT_FAILURE: "unexpected failure",
-    EXIT_CONFIG: "bad configuration or command line",
-    EXIT_NOT_RUNNING: "status: the daemon is not running",
-    EXIT_CANNOT_START: "cannot start: data folder locked or unwritable, port in use",
-    EXIT_DATABASE: "the database is corrupt, foreign or newer than this meshportal",
-}
 
 Command = Callable[[argparse.Namespace, Settings], int]
 
@@ -54,22 +49,17 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_CONFIG, f"meshportal: {message}\n")
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", metavar="DIR", help="data folder (default ./data)")
-    parser.add_argument("--config", metavar="FILE", type=Path, help="TOML configuration file")
-
-
 def build_parser(registrars: Sequence[Callable[[Any], None]] = ()) -> argparse.ArgumentParser:
     parser = _Parser(prog="meshportal", description="The daemon of a booture.")
     parser.add_argument("--version", action="version", version=f"meshportal {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p_init = sub.add_parser("init", help="create the data folder, database and identity")
-    _common(p_init)
+    add_common_options(p_init)
     p_init.set_defaults(func=cmd_init)
 
     p_serve = sub.add_parser("serve", help="run the daemon")
-    _common(p_serve)
+    add_common_options(p_serve)
     for setting in SETTINGS:
         if setting.name != "data":
             p_serve.add_argument(
@@ -78,12 +68,12 @@ def build_parser(registrars: Sequence[Callable[[Any], None]] = ()) -> argparse.A
     p_serve.set_defaults(func=cmd_serve)
 
     p_status = sub.add_parser("status", help="show the box, its visitors, peers and sync")
-    _common(p_status)
+    add_common_options(p_status)
     p_status.add_argument("--json", action="store_true", help="machine-readable output")
     p_status.set_defaults(func=cmd_status)
 
     p_settings = sub.add_parser("settings", help="list every setting and its current value")
-    _common(p_settings)
+    add_common_options(p_settings)
     p_settings.add_argument(
         "--reference", action="store_true", help="print the README's generated reference"
     )
@@ -169,7 +159,7 @@ def _fail(message: str, code: int) -> int:
 
 def _registrars() -> list[Callable[[Any], None]]:
     """Subcommands contributed by other modules (ap, peer, admin…)."""
-    return [cli_ap.register]
+    return [cli_ap.register, cli_peer.register]
 
 
 if __name__ == "__main__":

@@ -7,6 +7,8 @@ import errno
 import logging
 import os
 import signal
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -56,6 +58,23 @@ async def initialise(data_dir: Path) -> tuple[identity.Identity, bool]:
     return ident, created
 
 
+def _create_identity_in_child(data_dir: Path) -> None:
+    """Make the key pair in a short-lived process.
+
+    Generating it needs `cryptography`, about 6 MB that a process never gives back; the
+    daemon itself only loads it when it first signs, so a first start must not either.
+    """
+    code = (
+        "import sys, pathlib; from meshportal.identity import create_or_load; "
+        "create_or_load(pathlib.Path(sys.argv[1]))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(data_dir)], capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise StartError(f"cannot create the identity: {done.stderr.strip().splitlines()[-1:]}")
+
+
 def new_event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
     """uvloop where it is installed, else the standard loop."""
     try:
@@ -73,7 +92,9 @@ async def serve(settings: Settings, notifier: Notifier | None = None) -> None:
     lock = DataDirLock(data_dir)
     lock.acquire()
     try:
-        ident, _ = identity.create_or_load(data_dir)
+        if not (data_dir / identity.KEY_FILE).exists():
+            await asyncio.to_thread(_create_identity_in_child, data_dir)
+        ident = identity.load(data_dir)
         await _run(create_app(settings, ident, notifier), settings, notifier)
     finally:
         lock.release()

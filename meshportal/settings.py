@@ -144,6 +144,19 @@ SETTINGS: tuple[Setting, ...] = (
          "How long one tap on Enter lasts for a visitor's address; match the DHCP lease."),
     _row("probe_rate", "number", 2,
          "Connectivity probes per second allowed to one visitor, after a burst of 20."),
+    _row("sync_port", "port", 7717,
+         "TCP port of box-to-box sync (TLS), on the same address as the web server."
+         " 0: any free port, announced by mDNS."),
+    _row("discovery", "bool", True,
+         "Announce this box and look for others by mDNS. Off when host is loopback."),
+    _row("public_mode", "bool", False,
+         "Accept any peer, trusted or not, for public content."),
+    _row("mdns_ttl", "seconds", 120.0,
+         "Lifetime of our mDNS records: a box that vanishes silently ages out after it."),
+    _row("interface_check", "seconds", 5.0,
+         "Seconds between checks for new network interfaces (a dongle, a cable)."),
+    _row("pairing_timeout", "seconds", 300.0,
+         "Seconds a pairing code stays valid."),
 )  # fmt: skip
 
 SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}

@@ -104,6 +104,17 @@ def human_duration(seconds: float) -> str:
     return f"{minutes} min {int(seconds) % 60:02d} s"
 
 
+def _compact(item: Any) -> str:
+    """A dict as ``key value`` pairs, leaving out the empty ones."""
+    if not isinstance(item, dict):
+        return str(item)
+    return "; ".join(
+        f"{key} {', '.join(map(str, value)) if isinstance(value, list) else value}"
+        for key, value in item.items()
+        if value not in (None, "", [], 0) or key in ("trusted", "online")
+    )
+
+
 def format_report(report: dict[str, Any], lang: str = "fr") -> str:
     words = _LABELS[lang]
     lines: list[str] = []
@@ -127,7 +138,12 @@ def format_report(report: dict[str, Any], lang: str = "fr") -> str:
     rows.append((words["internet"], words["online"] if report["internet"] else words["offline"]))
     for name, section in report.get("sections", {}).items():
         for key, value in section.items():
-            rows.append((f"{name}.{key}", str(value)))
+            if isinstance(value, list):
+                # A list (peers, visitors…): one row per item, the label once.
+                items = [_compact(item) for item in value] or ["-"]
+                rows.extend((f"{name}.{key}" if i == 0 else "", t) for i, t in enumerate(items))
+            else:
+                rows.append((f"{name}.{key}", str(value)))
     width = max(len(label) for label, _ in rows)
     lines.extend(f"  {label.ljust(width)}  {value}" for label, value in rows)
     return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""The mesh: finding neighbouring boxes (mDNS), trusting them, talking to them (TLS)."""

@@ -1,0 +1,317 @@
+"""The mesh inside the daemon: peer table, sync port, discovery, pairing, admin commands.
+
+``Mesh`` borrows the daemon's database and owns the sync server and the one
+AsyncZeroconf (through ``Discovery``); the app's lifecycle starts and stops
+it.  Until the sync engine is wired, an authenticated session answers
+``ping`` only: enough to prove who gets in and who does not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from meshportal.identity import Identity
+from meshportal.mesh import advert, certs, framing, interfaces, pairing, transport
+from meshportal.mesh.peers import PeerError, PeerTable, check_node_id, parse_host_port
+from meshportal.settings import Settings
+from meshportal.store import Database
+
+if TYPE_CHECKING:
+    from meshportal.mesh.discovery import Discovery
+
+log = logging.getLogger("meshportal.mesh")
+VectorSource = Callable[[], Mapping[str, int]]
+Command = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+EXPECTED = (PeerError, pairing.PairingError, transport.TransportError)
+
+
+def _plain_errors(handler: Command) -> Command:
+    """Expected failures become {"error": "..."}: the CLI prints them as one line."""
+
+    async def run(request: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return await handler(request)
+        except EXPECTED as exc:
+            return {"error": str(exc)}
+
+    return run
+
+
+class Mesh:
+    def __init__(
+        self, settings: Settings, identity: Identity, db: Database,
+        vector: VectorSource = dict,
+    ) -> None:  # fmt: skip
+        self.settings = settings
+        self.identity = identity
+        self.peers = PeerTable(db)
+        self.vector = vector
+        self.endpoint: transport.Endpoint | None = None
+        self.server: transport.Server | None = None
+        self.sync_port = 0
+        self.discovery: Discovery | None = None
+        self.instance = advert.instance_name(settings["box_name"], identity.node_id)
+        self.problems: list[str] = []
+        self._trusted: set[str] = set()
+        self._revoked: set[str] = set()
+        self._listener: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._adverts: dict[str, advert.Advert] = {}  # latest TXT per node, for pairing
+        self._sessions: dict[str, set[transport.Session]] = {}  # open, by peer node id
+
+    # -- lifecycle -------------------------------------------------------
+
+    async def async_start(self) -> None:
+        await self.peers.all_offline()
+        await self.reload_trust()
+        stored = await self.peers.get_self("instance")
+        if stored and stored.startswith(self.instance):
+            self.instance = stored  # a name won after a clash stays ours across restarts
+        files = await certs.async_ensure_files_in_child(self.settings.data_dir, self.identity)
+        self.endpoint = transport.Endpoint(self.identity, *files)
+        self.server = transport.Server(
+            self.endpoint, self.policy, self._on_session, self._on_paired
+        )
+        await self._async_listen()
+        await self._async_start_discovery()
+        for host, port in await self.peers.manual():
+            self._spawn(self._async_probe_quietly(host, port))
+
+    async def async_stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        if self.discovery:
+            await self.discovery.async_stop()
+        if self._listener:
+            self._listener.close()
+            await self._listener.wait_closed()
+
+    async def _async_listen(self) -> None:
+        assert self.server is not None
+        host, port = self.settings["host"], self.settings["sync_port"]
+        try:
+            self._listener = await self.server.async_start(host, port)
+        except OSError as exc:
+            # The web side (portal, wiki) still serves: a clash on the sync
+            # port must not take the whole box down; status says it plainly.
+            why = "already in use" if exc.errno == errno.EADDRINUSE else exc.strerror
+            self.problems.append(f"sync port {host}:{port}: {why}")
+            log.error("box-to-box sync disabled: port %s on %s %s", port, host, why)
+            return
+        self.sync_port = self._listener.sockets[0].getsockname()[1]
+        log.info("box-to-box sync on %s:%d", host, self.sync_port)
+
+    async def _async_start_discovery(self) -> None:
+        if not self.settings["discovery"]:
+            return
+        if interfaces.is_loopback(self.settings["host"]):
+            self.problems.append("discovery off: the box listens on loopback only")
+            return
+        if not self.sync_port:
+            return
+        from meshportal.mesh.discovery import Discovery  # zeroconf: only when used
+
+        self.discovery = Discovery(
+            host=self.settings["host"],
+            instance=self.instance,
+            advert=self.own_advert,
+            on_seen=self._on_seen,
+            on_gone=self.peers.gone,
+            ttl=self.settings["mdns_ttl"],
+            check_every=self.settings["interface_check"],
+            on_renamed=self._on_renamed,
+        )
+        await self.discovery.async_start()
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- what others see and may do --------------------------------------
+
+    def own_advert(self) -> advert.Advert:
+        offer = self.server.desk.offer if self.server else None
+        return advert.Advert(
+            node_id=self.identity.node_id,
+            name=self.settings["box_name"],
+            protocol=advert.PROTOCOL_VERSION,
+            sync_port=self.sync_port,
+            digest=advert.vector_digest(self.vector()),
+            pairing=bool(offer and offer.open),
+        )
+
+    async def vector_changed(self) -> None:
+        """The sync layer calls this after a local change: peers see the new digest."""
+        if self.discovery:
+            await self.discovery.async_check()
+
+    def policy(self, node_id: str) -> str | None:
+        if node_id in self._revoked:
+            return None
+        if node_id in self._trusted:
+            return "trusted"
+        return "public" if self.settings["public_mode"] else None
+
+    def is_revoked(self, node_id: str) -> bool:
+        """For the sync layer: changes authored by a revoked node are rejected."""
+        return node_id in self._revoked
+
+    async def reload_trust(self) -> None:
+        self._trusted = await self.peers.trusted_ids()
+        self._revoked = await self.peers.revoked_ids()
+
+    async def _on_seen(self, seen: advert.Advert, addresses: list[str]) -> None:
+        self._adverts[seen.node_id] = seen
+        await self.peers.seen(seen.node_id, seen.name, addresses, seen.sync_port, seen.digest)
+
+    async def _on_renamed(self, name: str) -> None:
+        await self.peers.set_self("instance", name)
+
+    async def _on_paired(self, node_id: str) -> None:
+        await self.peers.set_trust(node_id, True)
+        await self.reload_trust()
+
+    async def _on_session(self, session: transport.Session) -> None:
+        error = ""
+        self._sessions.setdefault(session.peer_id, set()).add(session)
+        try:
+            while True:
+                message = await session.receive()
+                if message.get("t") != "ping":
+                    error = f"unknown message {message.get('t')!r}"
+                    break
+                await session.send({"t": "pong"})
+        except framing.FrameError as exc:
+            if "ended inside" not in str(exc):
+                error = str(exc)
+        finally:
+            self._sessions.get(session.peer_id, set()).discard(session)
+            await self.peers.record_session(
+                session.peer_id, session.bytes_in, session.bytes_out, error
+            )
+
+    async def _async_probe_quietly(self, host: str, port: int) -> None:
+        try:
+            await self.async_probe(host, port)
+        except transport.TransportError as exc:
+            log.info("hand-added peer %s:%d not reachable: %s", host, port, exc)
+
+    async def async_probe(self, host: str, port: int) -> str:
+        """Connect to a hand-added peer to learn its node id (sends it nothing)."""
+        assert self.endpoint is not None
+        node_id = await transport.async_probe(self.endpoint, host, port)
+        if node_id != self.identity.node_id:
+            await self.peers.seen(node_id, "", [host], port)
+        return node_id
+
+    # -- admin commands --------------------------------------------------
+
+    def commands(self) -> dict[str, Command]:
+        handlers: dict[str, Command] = {
+            "peer.list": self._cmd_list,
+            "peer.trust": self._cmd_trust,
+            "peer.untrust": self._cmd_untrust,
+            "peer.add": self._cmd_add,
+            "peer.pair.show": self._cmd_pair_show,
+            "peer.pair.state": self._cmd_pair_state,
+            "peer.pair.join": self._cmd_pair_join,
+        }
+        return {name: _plain_errors(handler) for name, handler in handlers.items()}
+
+    async def status_section(self) -> dict[str, Any]:
+        peers = await self.peers.list()
+        return {
+            "instance": self.discovery.name if self.discovery else self.instance,
+            "sync_port": self.sync_port,
+            "public_mode": self.settings["public_mode"],
+            "discovery": "on" if self.discovery else "off",
+            "problems": list(self.problems),
+            "peers": [p.as_dict() for p in peers],
+        }
+
+    async def _cmd_list(self, request: dict[str, Any]) -> dict[str, Any]:
+        return await self.status_section()
+
+    async def _cmd_trust(self, request: dict[str, Any]) -> dict[str, Any]:
+        return await self._set_trust(request, True)
+
+    async def _cmd_untrust(self, request: dict[str, Any]) -> dict[str, Any]:
+        return await self._set_trust(request, False)
+
+    async def _set_trust(self, request: dict[str, Any], trusted: bool) -> dict[str, Any]:
+        node_id = check_node_id(str(request.get("node_id", "")))
+        if node_id == self.identity.node_id:
+            raise PeerError("this is this box's own node id")
+        await self.peers.set_trust(node_id, trusted)
+        await self.reload_trust()
+        if self.policy(node_id) is None:
+            # Revoking stops syncing now, not at the next connection.
+            for session in list(self._sessions.pop(node_id, ())):
+                await session.close()
+        return {"node_id": node_id, "trusted": trusted}
+
+    async def _cmd_add(self, request: dict[str, Any]) -> dict[str, Any]:
+        host, port = parse_host_port(str(request.get("address", "")), self.settings["sync_port"])
+        await self.peers.add_manual(host, port)
+        try:
+            node_id = await self.async_probe(host, port)
+        except transport.TransportError as exc:
+            return {"host": host, "port": port, "node_id": None, "problem": str(exc)}
+        return {"host": host, "port": port, "node_id": node_id}
+
+    async def _cmd_pair_show(self, request: dict[str, Any]) -> dict[str, Any]:
+        if self.server is None or not self.sync_port:
+            raise PeerError("box-to-box sync is not running: " + "; ".join(self.problems))
+        lifetime = self.settings["pairing_timeout"]
+        offer = await asyncio.to_thread(pairing.Offer.create, lifetime)
+        self.server.desk.offer = offer
+        if self.discovery:
+            await self.discovery.async_check()  # announce pair=1 so the other box finds us
+        return {"code": offer.code, "expires_in": lifetime, "node_id": self.identity.node_id}
+
+    async def _cmd_pair_state(self, request: dict[str, Any]) -> dict[str, Any]:
+        offer = self.server.desk.offer if self.server else None
+        if offer is None:
+            return {"state": "none"}
+        state = offer.state()
+        if state != "waiting" and self.discovery:
+            await self.discovery.async_check()
+        return {"state": state, "peer": offer.paired_with}
+
+    async def _cmd_pair_join(self, request: dict[str, Any]) -> dict[str, Any]:
+        assert self.endpoint is not None
+        code = pairing.normalise_code(str(request.get("code", "")))
+        targets: list[tuple[str, int]] = []
+        if request.get("address"):
+            targets.append(parse_host_port(str(request["address"]), self.settings["sync_port"]))
+        else:
+            # Only boxes announcing an open code: trying a code elsewhere is useless.
+            for peer in await self.peers.list():
+                seen = self._adverts.get(peer.node_id)
+                if peer.online and seen and seen.pairing:
+                    targets.extend((a, seen.sync_port) for a in peer.addresses[:1])
+        errors = []
+        for host, port in targets:
+            try:
+                node_id, _ = await transport.async_connect(
+                    self.endpoint, host, port, None, code=code
+                )
+            except (transport.TransportError, pairing.PairingError) as exc:
+                errors.append(str(exc))
+                continue
+            await self._on_paired(node_id)
+            await self.peers.seen(node_id, "", [host], port)
+            return {"peer": node_id, "address": f"{host}:{port}"}
+        if not targets:
+            raise pairing.PairingError(
+                "no box showing a code was found nearby: give its address (--host)"
+            )
+        raise pairing.PairingError("no box accepted the code: " + "; ".join(errors[:3]))
+
+
+__all__ = ["Mesh", "PeerError"]

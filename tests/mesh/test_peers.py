@@ -1,0 +1,91 @@
+"""The peer table on a real SQLite file, and address parsing."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from meshportal.app import library_migrations
+from meshportal.identity import node_id_from_public_key
+from meshportal.mesh.peers import MAX_ADDRESSES, PeerError, PeerTable, parse_host_port
+from meshportal.store import Database
+
+A = node_id_from_public_key(b"a" * 32)
+B = node_id_from_public_key(b"b" * 32)
+
+
+@pytest.fixture
+async def table(tmp_path: Path) -> AsyncIterator[PeerTable]:
+    db = await Database.open(tmp_path / "db.sqlite3", library_migrations())
+    yield PeerTable(db)
+    await db.close()
+
+
+async def test_one_row_per_node_with_all_its_addresses(table: PeerTable) -> None:
+    await table.seen(A, "box-a", ["10.0.0.1"], 7717, "0" * 16)
+    await table.seen(A, "box-a", ["192.168.1.5", "10.0.0.1"], 7717)
+    [peer] = await table.list()
+    assert peer.addresses == ["192.168.1.5", "10.0.0.1"]
+    assert peer.digest == "0" * 16  # an update without a digest keeps the last one
+    assert peer.online and not peer.trusted and peer.last_seen
+
+
+async def test_addresses_are_capped(table: PeerTable) -> None:
+    await table.seen(A, "a", [f"10.0.0.{i}" for i in range(20)], 1)
+    [peer] = await table.list()
+    assert len(peer.addresses) == MAX_ADDRESSES
+
+
+async def test_untrust_records_a_revocation_and_trust_lifts_it(table: PeerTable) -> None:
+    await table.seen(A, "a", ["10.0.0.1"], 1)
+    await table.set_trust(A.lower(), True)
+    assert await table.trusted_ids() == {A}
+    await table.set_trust(A, False)
+    assert await table.trusted_ids() == set() and await table.revoked_ids() == {A}
+    [peer] = await table.list()
+    assert peer.revoked and not peer.trusted
+    await table.set_trust(A, True)
+    assert await table.revoked_ids() == set()
+
+
+async def test_trusting_a_node_never_seen_creates_its_row(table: PeerTable) -> None:
+    await table.set_trust(B, True)
+    [peer] = await table.list()
+    assert peer.node_id == B and peer.trusted and not peer.online and peer.addresses == []
+
+
+async def test_a_bad_node_id_is_refused_and_nothing_written(table: PeerTable) -> None:
+    with pytest.raises(PeerError, match="not a valid node id"):
+        await table.set_trust("AAAA-BBBB", True)
+    assert await table.list() == []
+
+
+async def test_gone_and_restart_mark_peers_offline(table: PeerTable) -> None:
+    await table.seen(A, "a", ["10.0.0.1"], 1)
+    await table.seen(B, "b", ["10.0.0.2"], 1)
+    await table.gone(A)
+    assert {p.node_id: p.online for p in await table.list()} == {A: False, B: True}
+    await table.all_offline()
+    assert not any(p.online for p in await table.list())
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("10.0.0.1", ("10.0.0.1", 7717)),
+        ("10.0.0.1:9000", ("10.0.0.1", 9000)),
+        ("box.local", ("box.local", 7717)),
+        ("[fe80::1]:9000", ("fe80::1", 9000)),
+        ("[fe80::1]", ("fe80::1", 7717)),
+    ],
+)
+def test_host_port_parsing(text: str, expected: tuple[str, int]) -> None:
+    assert parse_host_port(text, 7717) == expected
+
+
+@pytest.mark.parametrize("text", ["", "host:0", "host:99999", "host:abc", "a b:1", ":80"])
+def test_bad_addresses_are_refused(text: str) -> None:
+    with pytest.raises(PeerError):
+        parse_host_port(text, 7717)
