@@ -7,10 +7,12 @@ shutdown closes exactly what was opened, in reverse.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -19,7 +21,9 @@ from captive.http import CAPTIVE, CaptiveConfig, setup_captive
 from captive.schema import MIGRATIONS as CAPTIVE_MIGRATIONS
 from meshportal import admin, status
 from meshportal.identity import Identity
+from meshportal.lessons_web import default_content_dir, home, setup_lessons
 from meshportal.mesh.peers import MIGRATIONS as MESH_MIGRATIONS
+from meshportal.packs import load_packs
 from meshportal.sdnotify import Notifier
 from meshportal.settings import Settings
 from meshportal.store import DB_FILE, Database
@@ -44,6 +48,7 @@ class Box:
 AdminCommand = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
+log = logging.getLogger("meshportal")
 BOX = web.AppKey("box", Box)
 DB = web.AppKey("db", Database)
 MESH: web.AppKey[Mesh] = web.AppKey("mesh")  # the class is imported lazily, with zeroconf
@@ -111,9 +116,15 @@ def create_app(settings: Settings, identity: Identity, notifier: Notifier) -> we
     app[BOX] = Box(settings, identity, notifier)
     # The mesh borrows the database, so it starts after it; the watchdog last.
     app.cleanup_ctx.extend([_database, _admin_socket, _mesh, _watchdog])
+    content_dir = Path(settings["content_dir"]) if settings["content_dir"] else None
+    packs, problems = load_packs(content_dir or default_content_dir())
+    for problem in problems:
+        log.warning("content pack skipped: %s", problem)
+    setup_lessons(app, packs, settings["box_name"])
     if settings["captive"]:
         _mount_captive(app, settings)
-    # web: mount here
+    else:
+        app.router.add_get("/", home)
     return app
 
 
@@ -138,6 +149,7 @@ def _mount_captive(app: web.Application, settings: Settings) -> None:
         captive_config(settings),
         lambda: app[DB].writer,
         transaction=lambda: app[DB].transaction(),
+        welcome_handler=home,
     )
 
     async def visitors() -> dict[str, Any]:

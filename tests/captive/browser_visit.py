@@ -32,6 +32,7 @@ def main() -> None:
                     "url": page.url,
                     "title": page.title(),
                     "has_enter": page.locator("button[type=submit]").count() == 1,
+                    "lessons": page.locator("a[href^='/lecons/']").count(),
                 }
             )
         )
