@@ -7,12 +7,12 @@ other boxes, so their HTML is never trusted.
 
 from __future__ import annotations
 
+from functools import cache
 from html import escape
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import nh3
 from aiohttp import web
-from markdown_it import MarkdownIt
 
 from captive.http import ACCEPTED, ENTER_FORM
 from captive.pages import enter_form
@@ -21,7 +21,6 @@ from meshportal.packs import Lesson, Pack
 LANGUAGES = ("fr", "en")
 PACKS = web.AppKey("packs", list[Pack])
 BOX_NAME = web.AppKey("box_name", str)
-_MARKDOWN = MarkdownIt("commonmark")
 _WORDS = {
     "fr": {"lessons": "Leçons", "minutes": "min de lecture", "previous": "Précédente",
            "next": "Suivante", "home": "Accueil", "other": "English", "lang_other": "en",
@@ -76,8 +75,22 @@ def _page(lang: str, title: str, body: str, request: web.Request) -> web.Respons
     return response
 
 
+if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
+
+
+@cache
+def _markdown() -> MarkdownIt:
+    # Imported on the first lesson shown: an idle box keeps the 3 MB for itself.
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark")
+
+
 def render_markdown(source: str) -> str:
-    return nh3.clean(_MARKDOWN.render(source))
+    import nh3
+
+    return nh3.clean(_markdown().render(source))
 
 
 def _lesson_url(lesson: Lesson) -> str:
