@@ -185,7 +185,7 @@ def w_loro(trace: dict[str, Any]) -> dict[str, float]:
     elapsed = time.perf_counter() - start
     assert text.to_string() == trace["endContent"]
     snapshot = doc.export(loro.ExportMode.Snapshot())
-    updates = doc.export(loro.ExportMode.Updates())
+    updates = doc.export(loro.ExportMode.Updates(loro.VersionVector()))
     gc.collect()
     growth = rss_mib() - base
     start = time.perf_counter()
