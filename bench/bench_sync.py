@@ -585,4 +585,4 @@ def report(results: dict[str, dict[str, float]], args: argparse.Namespace) -> No
 if __name__ == "__main__":
     main()
 
-# ruff: noqa: E501, ASYNC240 - report rows read best one per line; the bench is not a server
+
