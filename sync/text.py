@@ -40,7 +40,7 @@ from sync.textdiff import diff_patches
 
 Id = tuple[str, int]
 
-_BLOCK = 64  # items per block before it splits in two
+_BLOCK = 16  # items per block before it splits in two
 _FORMAT = 1
 
 
