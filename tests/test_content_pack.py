@@ -44,3 +44,31 @@ def test_lessons_use_the_four_steps() -> None:
     packs, _ = load_packs(CONTENT)
     pack = next(p for p in packs if p.name == "bienvenue")
     assert {lesson.theme for lesson in pack.lessons} <= STEPS
+
+
+async def test_lesson_images_of_the_default_pack_are_served_with_their_type() -> None:
+    from aiohttp import ClientSession, web
+    from aiohttp.test_utils import TestServer
+    from yarl import URL
+
+    from meshportal.lessons_web import setup_lessons
+
+    packs, _ = load_packs(CONTENT)
+    app = web.Application()
+    setup_lessons(app, packs, "test")
+    image = re.compile(r'<img src="(?P<src>[^"]+)"')
+    async with TestServer(app, host="127.0.0.1") as server, ClientSession() as client:
+        seen = 0
+        for lesson in packs[0].lessons:
+            page_url = server.make_url(
+                f"/lecons/{lesson.pack}/{lesson.slug}?lang={lesson.language}"
+            )
+            async with client.get(page_url) as page:
+                html = await page.text()
+            for match in image.finditer(html):
+                async with client.get(page_url.join(URL(match["src"]))) as media:
+                    assert media.status == 200, match["src"]
+                    assert media.content_type == "image/svg+xml"
+                    assert media.headers["Cache-Control"].startswith("public")
+                seen += 1
+        assert seen >= 1, "at least one lesson of the default pack uses an image"
