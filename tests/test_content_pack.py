@@ -74,3 +74,28 @@ async def test_lesson_images_of_the_default_pack_are_served_with_their_type() ->
                     assert media.headers["Cache-Control"].startswith("public")
                 seen += 1
         assert seen >= 1, "at least one lesson of the default pack uses an image"
+
+
+async def test_home_groups_the_lessons_by_step_in_each_language() -> None:
+    from aiohttp import ClientSession, web
+    from aiohttp.test_utils import TestServer
+
+    from meshportal.lessons_web import home, setup_lessons
+
+    packs, _ = load_packs(CONTENT)
+    app = web.Application()
+    setup_lessons(app, packs, "Booture")
+    app.router.add_get("/", home)
+    async with TestServer(app, host="127.0.0.1") as server, ClientSession() as client:
+        async with client.get(server.make_url("/?lang=fr")) as response:
+            french = await response.text()
+        async with client.get(server.make_url("/?lang=en")) as response:
+            english = await response.text()
+    order = ["Prendre conscience", "Faire le diagnostic", "Déployer", "Faire vivre ensemble"]
+    assert [french.index(f"<h3>{label}</h3>") for label in order] == sorted(
+        french.index(f"<h3>{label}</h3>") for label in order
+    )
+    for label in ("Awareness", "Diagnosis", "Deployment", "Running it together"):
+        assert f"<h3>{label}</h3>" in english
+    sizes = f"fr {len(french.encode())}, en {len(english.encode())}"
+    print(f"\nhome page bytes (uncompressed): {sizes}")
