@@ -33,6 +33,14 @@ _WORDS = {
                     "goes, and how to do otherwise, together.",
            "missing": "No such lesson."},
 }  # fmt: skip
+# The four steps a collective goes through, in the order they are shown.  A pack may
+# use other themes: they follow, under their own name.
+_STEPS = {
+    "fr": {"sensibilisation": "Prendre conscience", "diagnostic": "Faire le diagnostic",
+           "deploiement": "Déployer", "faire-vivre": "Faire vivre ensemble"},
+    "en": {"sensibilisation": "Awareness", "diagnostic": "Diagnosis",
+           "deploiement": "Deployment", "faire-vivre": "Running it together"},
+}  # fmt: skip
 _STYLE = (
     "body{font:1.05rem/1.55 system-ui,sans-serif;max-width:40rem;margin:0 auto;padding:1rem;"
     "color:#1d2b24;background:#fbfaf5}a{color:#1f5c3a}h1{color:#1f5c3a;line-height:1.2}"
@@ -107,13 +115,21 @@ async def home(request: web.Request) -> web.Response:
         parts.append(enter_form(form["action"], form["fields"]))
     for pack in request.app[PACKS]:
         title = pack.title.get(lang) or next(iter(pack.title.values()), pack.name)
-        items = "".join(
-            f'<li><a href="{_lesson_url(lesson)}">{escape(lesson.title)}</a><br>'
-            f"<small>{escape(lesson.summary)} · {lesson.reading_time} {words['minutes']}"
-            "</small></li>"
-            for lesson in pack.in_language(lang)
-        )
-        parts.append(f"<h2>{escape(title)}</h2><ul>{items}</ul>")
+        parts.append(f"<h2>{escape(title)}</h2>")
+        lessons = pack.in_language(lang)
+        steps = list(_STEPS[lang])
+        themes = steps + sorted({x.theme for x in lessons} - set(steps))
+        for theme in themes:
+            items = "".join(
+                f'<li><a href="{_lesson_url(lesson)}">{escape(lesson.title)}</a><br>'
+                f"<small>{escape(lesson.summary)} · {lesson.reading_time} {words['minutes']}"
+                "</small></li>"
+                for lesson in lessons
+                if lesson.theme == theme
+            )
+            if items:
+                label = _STEPS[lang].get(theme, theme)
+                parts.append(f"<h3>{escape(label)}</h3><ul>{items}</ul>")
     return _page(lang, request.app[BOX_NAME], "".join(parts), request)
 
 
