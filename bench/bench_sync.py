@@ -584,5 +584,3 @@ def report(results: dict[str, dict[str, float]], args: argparse.Namespace) -> No
 
 if __name__ == "__main__":
     main()
-
-
