@@ -127,6 +127,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--no-callgrind", action="store_true", help="wall time only")
+    parser.add_argument("--out", type=Path, default=RESULTS / "pi_budget.json")
     args = parser.parse_args()
     n = 20 if args.quick else 200
     rows = []
@@ -146,9 +147,9 @@ def main() -> None:
             }
         rows.append(row)
         print(json.dumps(row, ensure_ascii=False))
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     report = {"benchmark": "pi_budget", "boards": BOARDS, "quick": args.quick, "rows": rows}
-    (RESULTS / "pi_budget.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))
+    args.out.write_text(json.dumps(report, indent=2, ensure_ascii=False))
 
 
 if __name__ == "__main__":
