@@ -24,9 +24,11 @@ from meshportal.identity import Identity
 from meshportal.lessons_web import default_content_dir, home, setup_lessons
 from meshportal.mesh.peers import MIGRATIONS as MESH_MIGRATIONS
 from meshportal.packs import load_packs
+from meshportal.replica_host import ReplicaHost
 from meshportal.sdnotify import Notifier
 from meshportal.settings import Settings
 from meshportal.store import DB_FILE, Database
+from sync.schema import MIGRATIONS as SYNC_MIGRATIONS
 
 if TYPE_CHECKING:
     from meshportal.mesh.service import Mesh
@@ -51,18 +53,21 @@ AdminCommand = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 log = logging.getLogger("meshportal")
 BOX = web.AppKey("box", Box)
 DB = web.AppKey("db", Database)
+REPLICA = web.AppKey("replica", ReplicaHost)
 MESH: web.AppKey[Mesh] = web.AppKey("mesh")  # the class is imported lazily, with zeroconf
 
 
 def library_migrations() -> dict[str, list[str]]:
     """Every library's numbered schema, applied by the daemon at start."""
-    return {"captive": CAPTIVE_MIGRATIONS, "mesh": MESH_MIGRATIONS}
+    return {"captive": CAPTIVE_MIGRATIONS, "mesh": MESH_MIGRATIONS, "sync": SYNC_MIGRATIONS}
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
     box = app[BOX]
     db = await Database.open(box.settings.data_dir / DB_FILE, library_migrations())
     app[DB] = db
+    # The replica itself loads on first use (see replica_host); this only binds it.
+    app[REPLICA] = ReplicaHost(db, box.identity)
     await db.record_event("start", f"pid={os.getpid()}")
     yield
     await db.record_event("stop")
