@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from meshportal.lessons_web import default_content_dir
+from meshportal.web.lessons import default_content_dir
 from meshportal.packs import load_packs
 
 GOOD = """+++
