@@ -9,6 +9,7 @@ import re
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from aiohttp import BodyPartReader, web
 from markupsafe import Markup
@@ -415,7 +416,7 @@ async def upload(request: web.Request) -> web.Response:
             request,
             413,
             _("File too large"),
-            _("Files up to %(mb)s MB are accepted.", mb=limit // 1_000_000),
+            _("Files up to %(mb)s MB are accepted.") % {"mb": limit // 1_000_000},
             back,
         )
     reader = await request.multipart()
@@ -426,7 +427,7 @@ async def upload(request: web.Request) -> web.Response:
         if not isinstance(part, BodyPartReader):
             continue
         if part.name == "file":
-            name = (part.filename or "").strip()
+            name = _file_name(part.filename or "")
             chunks = []
             size = 0
             while chunk := await part.read_chunk(65536):
@@ -436,7 +437,7 @@ async def upload(request: web.Request) -> web.Response:
                         request,
                         413,
                         _("File too large"),
-                        _("Files up to %(mb)s MB are accepted.", mb=limit // 1_000_000),
+                        _("Files up to %(mb)s MB are accepted.") % {"mb": limit // 1_000_000},
                         back,
                     )
                 chunks.append(chunk)
@@ -506,6 +507,15 @@ async def serve_file(request: web.Request) -> web.StreamResponse:
             "Content-Security-Policy": "default-src 'none'; sandbox",
         },
     )
+
+
+def _file_name(raw: str) -> str:
+    """Browsers send the name as UTF-8, some clients percent-encode it: accept both, then
+    judge the decoded name (so an encoded '../' is caught like a plain one)."""
+    try:
+        return unquote(raw, errors="strict").strip()
+    except UnicodeDecodeError:
+        return ""
 
 
 def _first_bytes(path: Path) -> bytes:
