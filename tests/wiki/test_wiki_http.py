@@ -82,7 +82,7 @@ async def test_two_visitors_editing_at_once_both_keep_their_text(portal: Portal)
               "text": "Le vélo est utile.\nLa marche aussi, et le train.\n"}  # fmt: skip
     await portal.post(f"/wiki/{slug}/modifier", first)
     # the second visitor previews first: told the page changed underneath
-    status, html, _ = await portal.post(f"/wiki/{slug}/modifier", {**second, "action": "preview"})
+    _status, html, _ = await portal.post(f"/wiki/{slug}/modifier", {**second, "action": "preview"})
     assert "pendant que vous écriviez" in html
     _status, html, url = await portal.post(f"/wiki/{slug}/modifier", second)
     assert url.endswith("?fusion=1") and "ont été fusionnés" in html
@@ -126,7 +126,7 @@ async def test_english_pages(portal: Portal) -> None:
     slug = await portal.create("Bilan", "x")
     status, html = await portal.get(f"/wiki/{slug}?lang=en")
     assert 'lang="en"' in html and ">Edit<" in html and ">History<" in html
-    status, html = await portal.get(f"/wiki/{slug}")  # remembered by the cookie
+    _status, html = await portal.get(f"/wiki/{slug}")  # remembered by the cookie
     assert ">Edit<" in html
     _status, html = await portal.get(f"/wiki/{slug}", headers={"Accept-Language": "fr"})
     assert ">Edit<" in html  # the remembered choice wins over the browser's
