@@ -124,7 +124,7 @@ async def test_search_ignores_accents_ranks_and_highlights(portal: Portal) -> No
 
 async def test_english_pages(portal: Portal) -> None:
     slug = await portal.create("Bilan", "x")
-    status, html = await portal.get(f"/wiki/{slug}?lang=en")
+    _status, html = await portal.get(f"/wiki/{slug}?lang=en")
     assert 'lang="en"' in html and ">Edit<" in html and ">History<" in html
     _status, html = await portal.get(f"/wiki/{slug}")  # remembered by the cookie
     assert ">Edit<" in html
