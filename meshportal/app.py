@@ -85,6 +85,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     wiki = app[WIKI] = Wiki(db, host, blobs, box.identity.node_id)
     app[ADMIN] = AdminSessions(db)
     box.commands["set-password"] = _set_password_command(db)
+    box.sections["wiki"] = wiki.status_section
     await wiki.index_lessons(app[PACKS])
     await db.record_event("start", f"pid={os.getpid()}")
     yield

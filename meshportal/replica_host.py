@@ -12,18 +12,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from meshportal.identity import Identity
 from meshportal.store import Database
-from sync.change import Change
-from sync.identity import Identity as SyncIdentity
-from sync.ingest import IngestResult
-from sync.replica import Replica
-from sync.store import SyncStore
+
+if TYPE_CHECKING:
+    # The engine (and `cryptography` with it) loads with the replica, not at start.
+    from sync.change import Change
+    from sync.ingest import IngestResult
+    from sync.replica import Replica
 
 __all__ = ["CommitListener", "ReplicaHost"]
 
-CommitListener = Callable[[Replica, list[Change]], Awaitable[None]]
+CommitListener = Callable[["Replica", list["Change"]], Awaitable[None]]
 """Called after a durable commit with the changes it made visible (local or remote)."""
 
 
@@ -48,6 +50,9 @@ class ReplicaHost:
         if self._replica is None:
             async with self._load_lock:
                 if self._replica is None:
+                    from sync.identity import Identity as SyncIdentity
+                    from sync.store import SyncStore
+
                     key = self.identity.private_key()
                     async with self.db.exclusive() as conn:
                         replica = await SyncStore(conn).async_load(SyncIdentity(key))
@@ -58,6 +63,8 @@ class ReplicaHost:
     @contextlib.asynccontextmanager
     async def editing(self) -> AsyncIterator[Replica]:
         """Local edits inside this block become one durable commit when it exits."""
+        from sync.store import SyncStore
+
         replica = await self.replica()
         async with self.db.exclusive() as conn:
             try:
@@ -70,6 +77,8 @@ class ReplicaHost:
 
     async def apply(self, raws: list[bytes]) -> IngestResult:
         """A batch from a peer, validated, applied and persisted in one transaction."""
+        from sync.store import SyncStore
+
         replica = await self.replica()
         async with self.db.exclusive() as conn:
             result = await SyncStore(conn).async_apply(replica, raws)

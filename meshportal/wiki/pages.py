@@ -15,10 +15,11 @@ can change (rename) without touching the page's history.
 from __future__ import annotations
 
 import secrets
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sync.change import Change
-from sync.replica import Replica
+if TYPE_CHECKING:
+    from sync.change import Change
+    from sync.replica import Replica
 
 __all__ = [
     "MODERATION",

@@ -12,7 +12,7 @@ import asyncio
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgpack
 
@@ -24,10 +24,11 @@ from meshportal.web.markup import slugify, wiki_links
 from meshportal.wiki import index
 from meshportal.wiki import pages as P
 from meshportal.wiki.merge import merge3
-from sync.change import Change
-from sync.history import iter_applied
 from sync.hlc import hlc_ms
-from sync.replica import Replica
+
+if TYPE_CHECKING:
+    from sync.change import Change
+    from sync.replica import Replica
 
 __all__ = ["Page", "SaveResult", "Wiki", "WikiError"]
 
@@ -112,6 +113,8 @@ class Wiki:
         stored = msgpack.unpackb(rows[0][0]) if rows else {}
         if stored != replica.version_vector():
             # the index lags (first start, or a crash between the two commits): rebuild it
+            from sync.history import iter_applied
+
             await self._reindex(replica, list(iter_applied(replica)), full=True)
 
     async def index_lessons(self, packs: list[Pack]) -> None:
@@ -309,6 +312,21 @@ class Wiki:
     async def search(self, text: str) -> list[index.SearchHit]:
         await self.replica()
         return await index.search(self.db.reader, text)
+
+    async def status_section(self) -> dict[str, Any]:
+        """For `meshportal status`: read from the index, so the replica need not load."""
+        rows = await index.fetch_all(
+            self.db.reader,
+            "SELECT (SELECT count(*) FROM wiki_page), (SELECT count(*) FROM wiki_revision),"
+            " (SELECT max(at) FROM wiki_revision)",
+        )
+        pages, revisions, last = rows[0]
+        return {
+            "pages": pages,
+            "revisions": revisions,
+            "last_change": time.strftime("%Y-%m-%d %H:%M", time.localtime(last)) if last else "-",
+            "files_bytes": await asyncio.to_thread(self.blobs.used_bytes),
+        }
 
     # --- writing ---------------------------------------------------------------------------
 
