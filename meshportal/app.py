@@ -31,7 +31,7 @@ from meshportal.store import DB_FILE, Database
 from meshportal.web.admin_auth import ADMIN, AdminSessions, store_password
 from meshportal.web.admin_views import setup_admin
 from meshportal.web.forms import FORMS, FormGuard
-from meshportal.web.lessons import PACKS, default_content_dir, home, setup_lessons
+from meshportal.web.lessons import PACKS, default_content_dir, home, lesson_html, setup_lessons
 from meshportal.web.search_views import setup_search
 from meshportal.web.wiki_views import WIKI, setup_wiki
 from meshportal.wiki.schema import MIGRATIONS as WIKI_MIGRATIONS
@@ -86,6 +86,11 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     app[ADMIN] = AdminSessions(db)
     box.commands["set-password"] = _set_password_command(db)
     box.sections["wiki"] = wiki.status_section
+
+    async def reload_command(_request: dict[str, Any]) -> dict[str, Any]:
+        return await reload_content(app)
+
+    box.commands["reload"] = reload_command
     await wiki.index_lessons(app[PACKS])
     await db.record_event("start", f"pid={os.getpid()}")
     yield
@@ -153,14 +158,30 @@ async def _watchdog(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
+async def reload_content(app: web.Application) -> dict[str, Any]:
+    """Read the content packs again (SIGHUP, `meshportal reload`): new lessons show at
+    once, a broken pack is reported and skipped, the others keep working."""
+    settings = app[BOX].settings
+    packs, problems = load_packs(_content_dir(settings))
+    for problem in problems:
+        log.warning("content pack skipped: %s", problem)
+    app[PACKS][:] = packs  # the same list object: handlers hold no stale copy
+    lesson_html.cache_clear()
+    await app[WIKI].index_lessons(packs)
+    return {"packs": [p.name for p in packs], "problems": [str(p) for p in problems]}
+
+
+def _content_dir(settings: Settings) -> Path:
+    return Path(settings["content_dir"]) if settings["content_dir"] else default_content_dir()
+
+
 def create_app(settings: Settings, identity: Identity, notifier: Notifier) -> web.Application:
     # room for the largest attachment plus the multipart envelope
     app = web.Application(client_max_size=int(settings["max_file_size"]) + 64 * 1024)
     app[BOX] = Box(settings, identity, notifier)
     # The mesh borrows the database, so it starts after it; the watchdog last.
     app.cleanup_ctx.extend([_database, _admin_socket, _mesh, _watchdog])
-    content_dir = Path(settings["content_dir"]) if settings["content_dir"] else None
-    packs, problems = load_packs(content_dir or default_content_dir())
+    packs, problems = load_packs(_content_dir(settings))
     for problem in problems:
         log.warning("content pack skipped: %s", problem)
     setup_lessons(app, packs, settings["box_name"])

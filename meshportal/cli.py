@@ -72,6 +72,10 @@ def build_parser(registrars: Sequence[Callable[[Any], None]] = ()) -> argparse.A
     p_status.add_argument("--json", action="store_true", help="machine-readable output")
     p_status.set_defaults(func=cmd_status)
 
+    p_reload = sub.add_parser("reload", help="read the content packs again (same as SIGHUP)")
+    add_common_options(p_reload)
+    p_reload.set_defaults(func=cmd_reload)
+
     p_settings = sub.add_parser("settings", help="list every setting and its current value")
     add_common_options(p_settings)
     p_settings.add_argument(
@@ -105,6 +109,19 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     )
     with asyncio.Runner(loop_factory=daemon.new_event_loop_factory()) as runner:
         runner.run(daemon.serve(settings))
+    return EXIT_OK
+
+
+def cmd_reload(args: argparse.Namespace, settings: Settings) -> int:
+    path = admin.socket_path(settings["admin_socket"], settings.data_dir)
+    try:
+        answer = admin.ask(path, {"cmd": "reload"})
+    except admin.AdminUnavailable:
+        print("meshportal: the daemon is not running", file=sys.stderr)
+        return EXIT_NOT_RUNNING
+    for problem in answer.get("problems", []):
+        print(f"meshportal: skipped: {problem}", file=sys.stderr)
+    print("meshportal: packs: " + (", ".join(answer.get("packs", [])) or "-"))
     return EXIT_OK
 
 

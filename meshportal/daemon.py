@@ -11,11 +11,12 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
 from meshportal import identity
-from meshportal.app import create_app, library_migrations
+from meshportal.app import create_app, library_migrations, reload_content
 from meshportal.sdnotify import Notifier
 from meshportal.settings import Settings
 from meshportal.store import DB_FILE, Database, DataDirLock, StoreError
@@ -111,6 +112,14 @@ async def _run(app: web.Application, settings: Settings, notifier: Notifier) -> 
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    reloads: set[asyncio.Task[Any]] = set()
+
+    def reload() -> None:
+        task = loop.create_task(reload_content(app))
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    loop.add_signal_handler(signal.SIGHUP, reload)
     try:
         await runner.setup()  # runs the cleanup_ctx start-up: database, admin socket…
         site = web.TCPSite(runner, settings["host"], settings["port"])
@@ -132,7 +141,7 @@ async def _run(app: web.Application, settings: Settings, notifier: Notifier) -> 
         log.info("stopping")
         notifier.stopping()
     finally:
-        for signum in (signal.SIGTERM, signal.SIGINT):
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(signum)
         await runner.cleanup()
 

@@ -9,12 +9,13 @@ import socket
 import sqlite3
 import stat
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
 from meshportal.store import DB_FILE
-from tests.conftest import Daemon, free_port, run_cli, start_daemon
+from tests.conftest import ROOT, Daemon, free_port, run_cli, start_daemon
 
 
 def test_init_is_safe_to_run_twice(data_dir: Path) -> None:
@@ -210,3 +211,41 @@ def test_the_daemon_answers_probes_and_reports_visitors(daemon: Daemon) -> None:
     )
     report = json.loads(run_cli("status", "--data", str(daemon.data), "--json").stdout)
     assert report["sections"]["visitors"] == {"accepted": 1}
+
+
+def test_reload_reads_the_content_packs_again(tmp_path: Path) -> None:
+    import shutil
+    import urllib.request
+
+    content = tmp_path / "content"
+    shutil.copytree(ROOT / "content" / "bienvenue", content / "bienvenue")
+    running = start_daemon(tmp_path / "data", None, "--content-dir", str(content))
+    try:
+        lesson = "/lecons/bienvenue/une-boite-locale"
+        with urllib.request.urlopen(running.url + lesson) as response:
+            assert "Une boîte, pas un nuage" in response.read().decode()
+        page = content / "bienvenue" / "01-une-boite-locale.fr.md"
+        page.write_text(
+            page.read_text().replace("Une boîte, pas un nuage", "Une boîte, pas une ferme")
+        )
+        (content / "cassee").mkdir()
+        (content / "cassee" / "manifest.toml").write_text("title = [")
+        done = run_cli("reload", "--data", str(tmp_path / "data"))
+        assert done.returncode == 0 and "bienvenue" in done.stdout and "cassee" in done.stderr
+        with urllib.request.urlopen(running.url + lesson) as response:
+            assert "Une boîte, pas une ferme" in response.read().decode()
+        page.write_text(page.read_text().replace("pas une ferme", "pas un hangar"))
+        running.process.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with urllib.request.urlopen(running.url + lesson) as response:
+                if "pas un hangar" in response.read().decode():
+                    break
+            time.sleep(0.1)
+        else:
+            raise AssertionError("SIGHUP did not reload the packs")
+        assert running.process.poll() is None
+    finally:
+        running.stop()
+        if running.process.stdout:
+            running.process.stdout.close()

@@ -58,6 +58,20 @@ async def _page_or_404(request: web.Request) -> Page:
     return page
 
 
+async def _page_html(app: web.Application, wiki: Wiki, page: Page) -> str:
+    """Rendered HTML of the current text, cached until the next commit anywhere."""
+    cache = app[RENDERED]
+    key = (page.pid, page.head, wiki.generation)
+    html = cache.get(key)
+    if html is None:
+        slugs = await wiki.exists()
+        html = render_markdown(page.text, _exists(slugs))
+        cache[key] = html
+        while len(cache) > 128:
+            del cache[next(iter(cache))]
+    return html
+
+
 def _exists(slugs: set[str]) -> Any:
     return slugs.__contains__
 
@@ -88,12 +102,11 @@ async def show_page(request: web.Request) -> web.Response:
         return _message(
             request, 410, _("Page hidden"), _("This page was hidden by the box's moderators.")
         )
-    slugs = await wiki.exists()
     return render(
         request,
         "wiki_page.html",
         page=page,
-        body=Markup(render_markdown(page.text, _exists(slugs))),  # noqa: S704 - sanitised
+        body=Markup(await _page_html(request.app, wiki, page)),  # noqa: S704 - sanitised
         backlinks=await wiki.backlinks(page.slug),
         merged=request.query.get("fusion") == "1",
         admin=is_admin(request),
@@ -524,11 +537,13 @@ def _first_bytes(path: Path) -> bytes:
 
 
 MAX_FILE = web.AppKey("max_file", int)
+RENDERED = web.AppKey("rendered_pages", dict[tuple[str, str, int], str])
 
 
 def setup_wiki(app: web.Application, max_file_bytes: int) -> None:
     """Routes only: the Wiki itself is bound by the daemon once the database is open."""
     app[MAX_FILE] = max_file_bytes
+    app[RENDERED] = {}
     r = app.router
     r.add_get("/wiki", wiki_index)
     r.add_get("/wiki/modifications", recent_changes)

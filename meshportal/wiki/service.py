@@ -93,6 +93,9 @@ class Wiki:
         self._texts = _TextCache()
         self._ready = asyncio.Lock()
         self._indexed = False
+        # bumped by every commit: rendered pages cached under an older value are stale
+        # (their text, or which of their links lead somewhere, may have changed)
+        self.generation = 0
         host.on_commit(self._on_commit)
 
     # --- loading ---------------------------------------------------------------------------
@@ -131,6 +134,7 @@ class Wiki:
     # --- the index follows the replica -----------------------------------------------------
 
     async def _on_commit(self, replica: Replica, changes: list[Change]) -> None:
+        self.generation += 1
         if self._indexed:
             await self._reindex(replica, changes, full=False)
 
