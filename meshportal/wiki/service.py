@@ -144,11 +144,14 @@ class Wiki:
         revisions: list[index.Revision] = []
         notes: set[str] = set()
         for change in changes:
-            for name, _type, _op in change.ops:
+            for name, _type, op in change.ops:
                 where = P.page_of(name)
                 if where is None:
-                    if name == P.MODERATION:
-                        touched.update(self._pids(replica))
+                    if name == P.MODERATION and isinstance(op, list | tuple) and len(op) > 1:
+                        # 'hide/<pid>', 'hide/<pid>/<rev>', 'lock/<pid>': that page only
+                        parts = str(op[1]).split("/")
+                        if parts[0] in ("hide", "lock") and len(parts) > 1:
+                            touched.add(parts[1])
                     continue
                 pid, part = where
                 touched.add(pid)
@@ -175,12 +178,15 @@ class Wiki:
                     await index.set_notes(
                         conn, ((rev, str(v[0]), str(v[1])) for rev, v in doc.value().items())
                     )
+            latest: dict[str, float] = {}
+            for revision in revisions:
+                latest[revision.pid] = max(latest.get(revision.pid, 0.0), revision.at)
             rows = []
             for pid in touched:
                 page = self._page(replica, pid)
                 if page is None:
                     continue
-                updated = max((r.at for r in revisions if r.pid == pid), default=0.0)
+                updated = latest.get(pid, 0.0)
                 if not updated:
                     found = await index.fetch_all(
                         conn, "SELECT updated, head FROM wiki_page WHERE pid = ?", (pid,)
