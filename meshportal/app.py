@@ -20,6 +20,7 @@ from aiohttp import web
 from captive.http import CAPTIVE, CaptiveConfig, setup_captive
 from captive.schema import MIGRATIONS as CAPTIVE_MIGRATIONS
 from meshportal import admin, status
+from meshportal.blobs import BlobStore
 from meshportal.identity import Identity
 from meshportal.lessons_web import default_content_dir, home, setup_lessons
 from meshportal.mesh.peers import MIGRATIONS as MESH_MIGRATIONS
@@ -100,7 +101,8 @@ async def _mesh(app: web.Application) -> AsyncIterator[None]:
     from meshportal.mesh.service import Mesh
 
     box = app[BOX]
-    mesh = Mesh(box.settings, box.identity, app[DB])
+    blobs = BlobStore(box.settings.data_dir / "blobs", box.settings["files_budget_mb"] * 1_000_000)
+    mesh = Mesh(box.settings, box.identity, app[DB], host=app[REPLICA], blobs=blobs)
     await mesh.async_start()
     app[MESH] = mesh
     box.sections["mesh"] = mesh.status_section

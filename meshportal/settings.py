@@ -157,6 +157,11 @@ SETTINGS: tuple[Setting, ...] = (
          "Seconds between checks for new network interfaces (a dongle, a cable)."),
     _row("pairing_timeout", "seconds", 300.0,
          "Seconds a pairing code stays valid."),
+    _row("sync_interval", "seconds", 60.0,
+         "Seconds between periodic syncs with peers not known to be even (with jitter);"
+         " also the longest back-off after failures."),
+    _row("files_budget_mb", "int", 2000,
+         "Disk budget in MB for attachments (wiki files): fetching from peers stops there."),
 )  # fmt: skip
 
 SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
