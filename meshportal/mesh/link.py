@@ -114,6 +114,7 @@ class LinkResult:
     forged: bool = False  # the peer sent changes whose signature or chain is wrong
     in_sync: bool = False  # the digests matched: nothing was exchanged
     completed: bool = False  # the sync session ran to its end
+    seconds: float = 0.0  # how long the conversation lasted
 
     @property
     def ok(self) -> bool:
@@ -176,6 +177,7 @@ class Conversation:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._sender, 5)
             self._sender.cancel()
+        self.result.seconds = time.time() - self.result.started
         self.result.bytes_in = self.session.bytes_in
         self.result.bytes_out = self.session.bytes_out
         done = self._sync is not None and self._sync.finished and not self.result.error

@@ -291,6 +291,7 @@ class Replicator:
                     "applied": state.last.applied,
                     "blobs": state.last.blobs,
                     "dropped": state.last.dropped,
+                    "seconds": round(state.last.seconds, 3),
                 }
             out[node_id] = entry
         return out
