@@ -81,7 +81,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     app[DB] = db
     # The replica itself loads on first use (see replica_host); this only binds it.
     host = app[REPLICA] = ReplicaHost(db, box.identity)
-    blobs = BlobStore(box.settings.data_dir / "blobs", int(box.settings["files_budget"]))
+    blobs = BlobStore(box.settings.data_dir / "blobs", box.settings["files_budget_mb"] * 1_000_000)
     wiki = app[WIKI] = Wiki(db, host, blobs, box.identity.node_id)
     app[ADMIN] = AdminSessions(db)
     box.commands["set-password"] = _set_password_command(db)
@@ -142,7 +142,8 @@ async def _mesh(app: web.Application) -> AsyncIterator[None]:
     from meshportal.mesh.service import Mesh
 
     box = app[BOX]
-    mesh = Mesh(box.settings, box.identity, app[DB])
+    # the wiki's own store: one owner of the blobs folder and its budget
+    mesh = Mesh(box.settings, box.identity, app[DB], host=app[REPLICA], blobs=app[WIKI].blobs)
     await mesh.async_start()
     app[MESH] = mesh
     box.sections["mesh"] = mesh.status_section

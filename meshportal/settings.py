@@ -161,8 +161,12 @@ SETTINGS: tuple[Setting, ...] = (
          "Wiki saves per minute allowed to one visitor's device (moderators are not limited)."),
     _row("max_file_size", "int", 2_000_000,
          "Largest wiki attachment accepted, in bytes (images and PDF)."),
-    _row("files_budget", "int", 500_000_000,
-         "Disk space, in bytes, that attachments and content archives may use in all."),
+    _row("sync_interval", "seconds", 60.0,
+         "Seconds between periodic syncs with peers not known to be even (with jitter);"
+         " also the longest back-off after failures."),
+    _row("files_budget_mb", "int", 2000,
+         "Disk budget in MB for attachments (wiki files): uploads and fetches from peers"
+         " stop there."),
 )  # fmt: skip
 
 SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}

@@ -60,6 +60,16 @@ _LABELS = {
         "offline": "aucun — normal pour une boîte hors ligne",
         "online": "une route vers l'extérieur existe",
         "unknown": "inconnu (lancez 'meshportal init')",
+        "trusted": "de confiance",
+        "untrusted": "NON approuvée",
+        "revoked": "révoquée",
+        "blocked": "bloquée",
+        "seen": "vue il y a",
+        "synced": "synchro il y a",
+        "never": "jamais",
+        "lag": "retard/avance",
+        "error": "erreur",
+        "syncing": "synchro en cours",
     },
     "en": {
         "running": "running",
@@ -74,6 +84,16 @@ _LABELS = {
         "offline": "none — the normal state of an offline box",
         "online": "a route off the box exists",
         "unknown": "unknown (run 'meshportal init')",
+        "trusted": "trusted",
+        "untrusted": "NOT trusted",
+        "revoked": "revoked",
+        "blocked": "blocked",
+        "seen": "seen",
+        "synced": "synced",
+        "never": "never",
+        "lag": "behind/ahead",
+        "error": "error",
+        "syncing": "syncing",
     },
 }
 
@@ -115,6 +135,40 @@ def _compact(item: Any) -> str:
     )
 
 
+def _ago(then: float | None, words: dict[str, str], now: float) -> str:
+    if not then:
+        return words["never"]
+    return human_duration(max(0.0, now - then))
+
+
+def format_peer(peer: dict[str, Any], words: dict[str, str], now: float | None = None) -> str:
+    """One peer on one line: who, trust, where, when seen and synced, lag, bytes, error."""
+    now = time.time() if now is None else now
+    trust = (
+        "blocked" if peer.get("blocked")
+        else "revoked" if peer.get("revoked")
+        else "trusted" if peer.get("trusted") else "untrusted"
+    )  # fmt: skip
+    where = ", ".join(peer.get("addresses") or []) or "-"
+    if peer.get("sync_port"):
+        where += f" :{peer['sync_port']}"
+    behind, ahead = peer.get("behind"), peer.get("ahead")
+    lag = "-" if behind is None else f"{behind}/{ahead}"
+    parts = [
+        f"{peer.get('name') or '?'} {peer['node_id']} ({words[trust]})",
+        where,
+        f"{words['seen']} {_ago(peer.get('last_seen'), words, now)}",
+        f"{words['synced']} {_ago(peer.get('last_sync'), words, now)}",
+        f"{words['lag']} {lag}",
+        f"↓{human_bytes(peer.get('bytes_in', 0))} ↑{human_bytes(peer.get('bytes_out', 0))}",
+    ]
+    if peer.get("syncing"):
+        parts.append(f"{words['syncing']} ({peer['syncing'].get('applied', 0)})")
+    if peer.get("last_error"):
+        parts.append(f"{words['error']}: {peer['last_error']}")
+    return "; ".join(parts)
+
+
 def format_report(report: dict[str, Any], lang: str = "fr") -> str:
     words = _LABELS[lang]
     lines: list[str] = []
@@ -140,7 +194,10 @@ def format_report(report: dict[str, Any], lang: str = "fr") -> str:
         for key, value in section.items():
             if isinstance(value, list):
                 # A list (peers, visitors…): one row per item, the label once.
-                items = [_compact(item) for item in value] or ["-"]
+                if key == "peers":
+                    items = [format_peer(item, words) for item in value] or ["-"]
+                else:
+                    items = [_compact(item) for item in value] or ["-"]
                 rows.extend((f"{name}.{key}" if i == 0 else "", t) for i, t in enumerate(items))
             else:
                 rows.append((f"{name}.{key}", str(value)))

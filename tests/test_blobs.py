@@ -37,3 +37,32 @@ def test_a_corrupt_blob_is_reported(tmp_path: Path) -> None:
     store.path(digest).write_bytes(b"imagf")
     with pytest.raises(BlobError, match="corrupt"):
         store.read(digest)
+
+
+def test_chunks_resume_from_the_partial_file_and_are_checked(tmp_path: Path) -> None:
+    store = BlobStore(tmp_path / "blobs", budget_bytes=1000)
+    content = b"0123456789" * 30
+    digest = hashlib.sha256(content).hexdigest()
+    assert store.append_partial(digest, 0, content[:100], len(content)) == 100
+    assert store.partial_size(digest) == 100
+    assert store.used_bytes() == 100  # a partial file counts against the budget
+    with pytest.raises(BlobError, match="chunk at 50"):
+        store.append_partial(digest, 50, content[50:100], len(content))
+    with pytest.raises(BlobError, match="longer than"):
+        store.append_partial(digest, 100, content[100:] + b"!", len(content))
+    store.append_partial(digest, 100, content[100:], len(content))
+    store.finish_partial(digest)
+    assert store.read(digest) == content and store.partial_size(digest) == 0
+    assert store.read_range(digest, 295, 10) == b"56789"
+
+
+def test_a_wrong_partial_file_is_dropped_and_the_budget_holds(tmp_path: Path) -> None:
+    store = BlobStore(tmp_path / "blobs", budget_bytes=100)
+    digest = hashlib.sha256(b"right").hexdigest()
+    store.append_partial(digest, 0, b"wrong", 5)
+    with pytest.raises(BlobError, match="does not match"):
+        store.finish_partial(digest)
+    assert store.partial_size(digest) == 0 and not store.has(digest)
+    big = hashlib.sha256(b"x" * 200).hexdigest()
+    with pytest.raises(BlobError, match="budget"):
+        store.append_partial(big, 0, b"x" * 200, 200)

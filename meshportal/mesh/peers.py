@@ -175,6 +175,18 @@ class PeerTable:
             [(bytes_in, bytes_out, error[:200], node_id)],
         )
 
+    async def record_sync(
+        self, node_id: str, *, synced: bool, behind: int | None, ahead: int | None,
+        bytes_in: int, bytes_out: int, error: str,
+    ) -> None:  # fmt: skip
+        """One write per conversation: when it synced, the lag left, bytes, how it ended."""
+        await self.db.write_many(
+            "UPDATE mesh_peers SET bytes_in = bytes_in + ?, bytes_out = bytes_out + ?,"
+            " last_error = ?, behind = coalesce(?, behind), ahead = coalesce(?, ahead),"
+            " last_sync = CASE WHEN ? THEN ? ELSE last_sync END WHERE node_id = ?",
+            [(bytes_in, bytes_out, error[:200], behind, ahead, int(synced), time.time(), node_id)],
+        )
+
     async def record_error(self, node_id: str, error: str) -> None:
         await self.db.write_many(
             "UPDATE mesh_peers SET last_error = ? WHERE node_id = ?", [(error[:200], node_id)]

@@ -1,9 +1,10 @@
 """The mesh inside the daemon: peer table, sync port, discovery, pairing, admin commands.
 
-``Mesh`` borrows the daemon's database and owns the sync server and the one
-AsyncZeroconf (through ``Discovery``); the app's lifecycle starts and stops
-it.  Until the sync engine is wired, an authenticated session answers
-``ping`` only: enough to prove who gets in and who does not.
+``Mesh`` borrows the daemon's database and replica and owns the sync server,
+the one AsyncZeroconf (through ``Discovery``) and the replicator (``replication``:
+when to sync with whom; ``link``: one conversation).  The app's lifecycle starts
+and stops it.  Without a replica (tests of the transport alone) an authenticated
+session answers ``ping`` only.
 """
 
 from __future__ import annotations
@@ -14,9 +15,12 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from meshportal.blobs import BlobStore
 from meshportal.identity import Identity
 from meshportal.mesh import advert, certs, framing, interfaces, pairing, transport
 from meshportal.mesh.peers import PeerError, PeerTable, check_node_id, parse_host_port
+from meshportal.mesh.replication import Replicator
+from meshportal.replica_host import ReplicaHost
 from meshportal.settings import Settings
 from meshportal.store import Database
 
@@ -44,9 +48,13 @@ def _plain_errors(handler: Command) -> Command:
 class Mesh:
     def __init__(
         self, settings: Settings, identity: Identity, db: Database,
-        vector: VectorSource = dict,
+        vector: VectorSource = dict, host: ReplicaHost | None = None,
+        blobs: BlobStore | None = None,
     ) -> None:  # fmt: skip
         self.settings = settings
+        self.host = host
+        self.blobs = blobs
+        self.replicator: Replicator | None = None
         self.identity = identity
         self.peers = PeerTable(db)
         self.vector = vector
@@ -58,6 +66,7 @@ class Mesh:
         self.problems: list[str] = []
         self._trusted: set[str] = set()
         self._revoked: set[str] = set()
+        self._blocked: dict[str, str] = {}  # node id -> why (forged changes), until re-trusted
         self._listener: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._adverts: dict[str, advert.Advert] = {}  # latest TXT per node, for pairing
@@ -77,6 +86,13 @@ class Mesh:
             self.endpoint, self.policy, self._on_session, self._on_paired
         )
         await self._async_listen()
+        if self.host is not None and self.sync_port:
+            self.replicator = Replicator(
+                endpoint=self.endpoint, host=self.host, blobs=self.blobs, peers=self.peers,
+                policy=self.policy, is_revoked=self.is_revoked, on_forged=self._on_forged,
+                announce=self.vector_changed, interval=self.settings["sync_interval"],
+            )  # fmt: skip
+            await self.replicator.async_start()  # loads the replica: the advert needs its digest
         await self._async_start_discovery()
         for host, port in await self.peers.manual():
             self._spawn(self._async_probe_quietly(host, port))
@@ -84,6 +100,8 @@ class Mesh:
     async def async_stop(self) -> None:
         for task in list(self._tasks):
             task.cancel()
+        if self.replicator:
+            await self.replicator.async_stop()
         if self.discovery:
             await self.discovery.async_stop()
         if self._listener:
@@ -141,7 +159,9 @@ class Mesh:
             name=self.settings["box_name"],
             protocol=advert.PROTOCOL_VERSION,
             sync_port=self.sync_port,
-            digest=advert.vector_digest(self.vector()),
+            digest=(
+                self.replicator.digest if self.replicator else advert.vector_digest(self.vector())
+            ),
             pairing=bool(offer and offer.open),
         )
 
@@ -151,7 +171,7 @@ class Mesh:
             await self.discovery.async_check()
 
     def policy(self, node_id: str) -> str | None:
-        if node_id in self._revoked:
+        if node_id in self._revoked or node_id in self._blocked:
             return None
         if node_id in self._trusted:
             return "trusted"
@@ -168,6 +188,8 @@ class Mesh:
     async def _on_seen(self, seen: advert.Advert, addresses: list[str]) -> None:
         self._adverts[seen.node_id] = seen
         await self.peers.seen(seen.node_id, seen.name, addresses, seen.sync_port, seen.digest)
+        if self.replicator:
+            self.replicator.seen(seen.node_id, seen.digest)
 
     async def _on_renamed(self, name: str) -> None:
         await self.peers.set_self("instance", name)
@@ -175,8 +197,26 @@ class Mesh:
     async def _on_paired(self, node_id: str) -> None:
         await self.peers.set_trust(node_id, True)
         await self.reload_trust()
+        self._blocked.pop(node_id, None)
+
+    async def _on_forged(self, node_id: str) -> None:
+        """A peer sent changes whose signature or chain is wrong: no honest box does."""
+        self._blocked[node_id] = "sent forged changes"
+        log.warning("blocked %s: it sent changes that fail signature checks", node_id)
+        await self.peers.record_error(
+            node_id, "blocked: sent forged changes (trust it again to lift)"
+        )
+        for session in list(self._sessions.pop(node_id, ())):
+            await session.close()
 
     async def _on_session(self, session: transport.Session) -> None:
+        if self.replicator is not None:
+            self._sessions.setdefault(session.peer_id, set()).add(session)
+            try:
+                await self.replicator.serve(session)
+            finally:
+                self._sessions.get(session.peer_id, set()).discard(session)
+            return
         error = ""
         self._sessions.setdefault(session.peer_id, set()).add(session)
         try:
@@ -224,15 +264,26 @@ class Mesh:
         return {name: _plain_errors(handler) for name, handler in handlers.items()}
 
     async def status_section(self) -> dict[str, Any]:
-        peers = await self.peers.list()
-        return {
+        peers = [p.as_dict() for p in await self.peers.list()]
+        live = self.replicator.live_status() if self.replicator else {}
+        for peer in peers:
+            peer.update(live.get(peer["node_id"], {}))
+            if peer["node_id"] in self._blocked:
+                peer["blocked"] = self._blocked[peer["node_id"]]
+        section: dict[str, Any] = {
             "instance": self.discovery.name if self.discovery else self.instance,
             "sync_port": self.sync_port,
             "public_mode": self.settings["public_mode"],
             "discovery": "on" if self.discovery else "off",
             "problems": list(self.problems),
-            "peers": [p.as_dict() for p in peers],
         }
+        if self.replicator:
+            section["digest"] = self.replicator.digest
+            section["sessions"] = self.replicator.sessions
+        if self.blobs:
+            section["files_bytes"] = self.blobs.used_bytes()
+        section["peers"] = peers
+        return section
 
     async def _cmd_list(self, request: dict[str, Any]) -> dict[str, Any]:
         return await self.status_section()
@@ -249,6 +300,10 @@ class Mesh:
             raise PeerError("this is this box's own node id")
         await self.peers.set_trust(node_id, trusted)
         await self.reload_trust()
+        if trusted:
+            self._blocked.pop(node_id, None)
+            if self.replicator:
+                self.replicator.kick(node_id)
         if self.policy(node_id) is None:
             # Revoking stops syncing now, not at the next connection.
             for session in list(self._sessions.pop(node_id, ())):
@@ -306,6 +361,8 @@ class Mesh:
                 continue
             await self._on_paired(node_id)
             await self.peers.seen(node_id, "", [host], port)
+            if self.replicator:
+                self.replicator.kick(node_id)
             return {"peer": node_id, "address": f"{host}:{port}"}
         if not targets:
             raise pairing.PairingError(
