@@ -60,6 +60,16 @@ class ReplicaHost:
                     self._replica = replica
         return self._replica
 
+    async def version_vector(self) -> dict[str, int]:
+        """The replica's version vector, read from the store while it is not loaded, so
+        announcing it (mDNS) does not cost loading every document."""
+        if self._replica is not None:
+            return self._replica.version_vector()
+        async with self.db.reader.execute(
+            "SELECT origin, applied FROM sync_origin WHERE applied > 0"
+        ) as cursor:
+            return {str(origin): int(applied) async for origin, applied in cursor}
+
     @contextlib.asynccontextmanager
     async def editing(self) -> AsyncIterator[Replica]:
         """Local edits inside this block become one durable commit when it exits."""

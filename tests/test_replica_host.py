@@ -58,3 +58,15 @@ async def test_remote_batch_is_applied_and_announced(tmp_path: Path) -> None:
     db, host = await _open(tmp_path)
     assert (await host.replica()).text("wiki/p2/body") == "Bonjour"
     await db.close()
+
+
+async def test_version_vector_is_read_from_the_store_without_loading(tmp_path: Path) -> None:
+    db, host = await _open(tmp_path)
+    async with host.editing() as replica:
+        replica.replace_text("wiki/p3/body", "un")
+        replica.replace_text("wiki/p3/body", "deux")
+        expected = replica.version_vector()
+    await db.close()
+    db, host = await _open(tmp_path)
+    assert await host.version_vector() == expected and not host.loaded
+    await db.close()

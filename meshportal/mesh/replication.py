@@ -87,8 +87,8 @@ class Replicator:
     # --- lifecycle ---------------------------------------------------------------------------
 
     async def async_start(self) -> None:
-        replica = await self.host.replica()
-        self._digest = advert.vector_digest(replica.vv)
+        # from the store: the replica itself loads on the first sync or page view
+        self._digest = advert.vector_digest(await self.host.version_vector())
         self.host.on_commit(self._on_commit)
         self._spawn(self._debounce_loop())
         self._spawn(self._periodic_loop())

@@ -92,7 +92,7 @@ class Mesh:
                 policy=self.policy, is_revoked=self.is_revoked, on_forged=self._on_forged,
                 announce=self.vector_changed, interval=self.settings["sync_interval"],
             )  # fmt: skip
-            await self.replicator.async_start()  # loads the replica: the advert needs its digest
+            await self.replicator.async_start()  # reads the digest the advert needs
         await self._async_start_discovery()
         for host, port in await self.peers.manual():
             self._spawn(self._async_probe_quietly(host, port))
