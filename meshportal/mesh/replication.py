@@ -22,15 +22,19 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from meshportal.blobs import BlobStore
 from meshportal.mesh import advert, transport
-from meshportal.mesh.link import Conversation, LinkResult
 from meshportal.mesh.peers import Peer, PeerTable
 from meshportal.replica_host import ReplicaHost
-from sync.change import Change
-from sync.replica import Replica
+
+if TYPE_CHECKING:
+    # The conversation (and the sync engine with cryptography) load with the first sync:
+    # an idle box that never meets a peer keeps that memory.
+    from meshportal.mesh.link import Conversation, LinkResult
+    from sync.change import Change
+    from sync.replica import Replica
 
 log = logging.getLogger("meshportal.mesh")
 
@@ -197,6 +201,8 @@ class Replicator:
                 return None
             session, error = await self._connect(peer)
             if session is None:
+                from meshportal.mesh.link import LinkResult
+
                 result = LinkResult(node_id, error=error)
             else:
                 result = await self._converse(state, session, initiator=True)
@@ -243,6 +249,8 @@ class Replicator:
     async def _converse(
         self, state: PeerSync, session: transport.Session, *, initiator: bool
     ) -> LinkResult:
+        from meshportal.mesh.link import Conversation
+
         conversation = Conversation(
             session, self.host, self.blobs, initiator=initiator, is_revoked=self.is_revoked
         )

@@ -9,6 +9,7 @@ change was made here or arrived from a peer.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -121,15 +122,32 @@ class Wiki:
             await self._reindex(replica, list(iter_applied(replica)), full=True)
 
     async def index_lessons(self, packs: list[Pack]) -> None:
+        """Make the lessons searchable; skipped when they did not change since last time,
+        so a restart writes nothing to the SD card."""
+        entries = [
+            (
+                f"/lecons/{x.pack}/{x.slug}?lang={x.language}",
+                x.title,
+                f"{x.summary}\n{x.body}",
+                x.language,
+            )
+            for pack in packs
+            for x in pack.lessons
+        ]
+        fingerprint = hashlib.sha256(msgpack.packb(entries)).digest()
+        rows = await index.fetch_all(
+            self.db.reader, "SELECT value FROM wiki_state WHERE key = 'lessons'"
+        )
+        if rows and bytes(rows[0][0]) == fingerprint:
+            return
         async with self.db.transaction() as conn:
             await conn.execute("DELETE FROM portal_search WHERE kind = 'lesson'")
-            for pack in packs:
-                for lesson in pack.lessons:
-                    url = f"/lecons/{lesson.pack}/{lesson.slug}"
-                    entry = (lesson.title, f"{lesson.summary}\n{lesson.body}", lesson.language)
-                    await index.set_searchable(
-                        conn, "lesson", f"{url}?lang={lesson.language}", entry
-                    )
+            for ref, title, body, lang in entries:
+                await index.set_searchable(conn, "lesson", ref, (title, body, lang))
+            await conn.execute(
+                "INSERT OR REPLACE INTO wiki_state (key, value) VALUES ('lessons', ?)",
+                (fingerprint,),
+            )
 
     # --- the index follows the replica -----------------------------------------------------
 
