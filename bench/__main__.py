@@ -18,7 +18,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.report import machine, markdown, merged_summary, regressions
+from bench.report import machine, markdown, merged_summary, missing_reasons, regressions
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
@@ -75,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "runs": runs,
         "summary": merged_summary(suites),
+        "not_measured": missing_reasons(suites, runs),
     }
     (RESULTS / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     text = markdown(report)
