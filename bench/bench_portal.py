@@ -60,8 +60,16 @@ def page_views(rounds: int, seconds: float, workdir: Path) -> dict[str, Any]:
     mp_port, ref_port = free_port(), free_port()
     servers = [
         start(
-            [sys.executable, "-m", "meshportal", "serve", "--data", str(data)]
-            + ["--port", str(mp_port)],
+            [
+                sys.executable,
+                "-m",
+                "meshportal",
+                "serve",
+                "--data",
+                str(data),
+                "--port",
+                str(mp_port),
+            ],
             mp_port,
         ),
         start([sys.executable, str(ROOT / "bench" / "bare_204.py"), str(ref_port)], ref_port),

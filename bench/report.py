@@ -27,10 +27,31 @@ class Key:
 
 
 KEYS: tuple[Key, ...] = (
-    Key("portal.page_views_per_s", "visitors' page views", "per s", True, "bench_portal", capacity=True),
+    Key(
+        "portal.page_views_per_s",
+        "visitors' page views",
+        "per s",
+        True,
+        "bench_portal",
+        capacity=True,
+    ),
     Key("wiki.saves_per_s", "wiki saves", "per s", True, "bench_portal", capacity=True),
-    Key("sync.remote_changes_per_s", "remote changes applied", "per s", True, "bench_sync", capacity=True),
-    Key("sync.wiki_10k_sync_s", "sync a 10,000-page wiki from a peer", "s", False, "bench_sync", capacity=True),
+    Key(
+        "sync.remote_changes_per_s",
+        "remote changes applied",
+        "per s",
+        True,
+        "bench_sync",
+        capacity=True,
+    ),
+    Key(
+        "sync.wiki_10k_sync_s",
+        "sync a 10,000-page wiki from a peer",
+        "s",
+        False,
+        "bench_sync",
+        capacity=True,
+    ),
     Key("sync.trace_replay_s", "automerge-paper replay", "s", False, "bench_text"),
     Key("sync.history_load_ms", "load whole history", "ms", False, "bench_text"),
     Key("captive.probes_per_s", "captive probes answered", "per s", True, "bench_captive"),
