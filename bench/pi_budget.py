@@ -267,7 +267,9 @@ def instructions(name: str, count: int) -> int:
              sys.executable, __file__, "--child", name, str(count)],
             check=True,
             capture_output=True,
-            env={**os.environ, "PYTHONPATH": str(ROOT), "PI_BUDGET_POOL": str(POOL)},
+            env={**os.environ, "PYTHONPATH": str(ROOT), "PI_BUDGET_POOL": str(POOL),
+                 # same hash seed in both runs: dict layouts, so counts, repeat
+                 "PYTHONHASHSEED": "0"},
         )  # fmt: skip
         match = re.search(r"^(?:summary|totals):\s*(\d+)", out.read_text(), re.M)
         if not match:
@@ -298,7 +300,8 @@ def main() -> None:
     parser.add_argument("--no-callgrind", action="store_true", help="wall time only")
     parser.add_argument("--out", type=Path, default=RESULTS / "pi_budget.json")
     args = parser.parse_args()
-    light, heavy = (20, 2) if args.quick else (200, 5)
+    # small ops need many repetitions to rise above start-up noise
+    light, heavy = (500, 2) if args.quick else (5000, 5)
     POOL = 2 * heavy + 1
     rows = []
     for name, (setup, units, unit, is_heavy) in WORKLOADS.items():
