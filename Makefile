@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 DATA   ?= ./data
 
-.PHONY: run test lint bench clean docs
+.PHONY: run test lint bench clean docs catalogs
 
 $(BIN)/meshportal: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,3 +37,11 @@ docs: $(BIN)/meshportal
 	$(BIN)/meshportal settings --reference > .reference.md
 	$(BIN)/python -c "from pathlib import Path; from meshportal.reference import rewrite_readme; rewrite_readme(Path('README.md'), Path('.reference.md').read_text().rstrip('\n'))"
 	rm -f .reference.md
+
+# Visitors' strings: extract from code and templates, merge into each language's .po,
+# compile the .mo files the daemon loads (both are committed; a test checks they agree).
+LOCALE := meshportal/web/locale
+catalogs: $(BIN)/meshportal
+	$(BIN)/pybabel -q extract -F $(LOCALE)/babel.cfg --no-location --omit-header -o $(LOCALE)/meshportal.pot .
+	$(BIN)/pybabel -q update -D meshportal -i $(LOCALE)/meshportal.pot -d $(LOCALE) --ignore-obsolete --no-fuzzy-matching -w 100
+	$(BIN)/pybabel -q compile -D meshportal -d $(LOCALE) --use-fuzzy

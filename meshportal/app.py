@@ -20,13 +20,23 @@ from aiohttp import web
 from captive.http import CAPTIVE, CaptiveConfig, setup_captive
 from captive.schema import MIGRATIONS as CAPTIVE_MIGRATIONS
 from meshportal import admin, status
+from meshportal.blobs import BlobStore
 from meshportal.identity import Identity
-from meshportal.lessons_web import default_content_dir, home, setup_lessons
 from meshportal.mesh.peers import MIGRATIONS as MESH_MIGRATIONS
 from meshportal.packs import load_packs
+from meshportal.replica_host import ReplicaHost
 from meshportal.sdnotify import Notifier
 from meshportal.settings import Settings
 from meshportal.store import DB_FILE, Database
+from meshportal.web.admin_auth import ADMIN, AdminSessions, store_password
+from meshportal.web.admin_views import setup_admin
+from meshportal.web.forms import FORMS, FormGuard
+from meshportal.web.lessons import PACKS, default_content_dir, home, setup_lessons
+from meshportal.web.search_views import setup_search
+from meshportal.web.wiki_views import WIKI, setup_wiki
+from meshportal.wiki.schema import MIGRATIONS as WIKI_MIGRATIONS
+from meshportal.wiki.service import Wiki
+from sync.schema import MIGRATIONS as SYNC_MIGRATIONS
 
 if TYPE_CHECKING:
     from meshportal.mesh.service import Mesh
@@ -51,22 +61,54 @@ AdminCommand = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 log = logging.getLogger("meshportal")
 BOX = web.AppKey("box", Box)
 DB = web.AppKey("db", Database)
+REPLICA = web.AppKey("replica", ReplicaHost)
 MESH: web.AppKey[Mesh] = web.AppKey("mesh")  # the class is imported lazily, with zeroconf
 
 
 def library_migrations() -> dict[str, list[str]]:
     """Every library's numbered schema, applied by the daemon at start."""
-    return {"captive": CAPTIVE_MIGRATIONS, "mesh": MESH_MIGRATIONS}
+    return {
+        "captive": CAPTIVE_MIGRATIONS,
+        "mesh": MESH_MIGRATIONS,
+        "sync": SYNC_MIGRATIONS,
+        "wiki": WIKI_MIGRATIONS,
+    }
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
     box = app[BOX]
     db = await Database.open(box.settings.data_dir / DB_FILE, library_migrations())
     app[DB] = db
+    # The replica itself loads on first use (see replica_host); this only binds it.
+    host = app[REPLICA] = ReplicaHost(db, box.identity)
+    blobs = BlobStore(box.settings.data_dir / "blobs", int(box.settings["files_budget"]))
+    wiki = app[WIKI] = Wiki(db, host, blobs, box.identity.node_id)
+    app[ADMIN] = AdminSessions(db)
+    box.commands["set-password"] = _set_password_command(db)
+    box.sections["wiki"] = wiki.status_section
+    await wiki.index_lessons(app[PACKS])
     await db.record_event("start", f"pid={os.getpid()}")
     yield
     await db.record_event("stop")
     await db.close()
+
+
+def _set_password_command(db: Database) -> AdminCommand:
+    """The CLI hashes the password; the daemon only stores the hash it is given."""
+
+    async def run(request: dict[str, Any]) -> dict[str, Any]:
+        try:
+            record = (
+                bytes.fromhex(str(request["hash"])),
+                bytes.fromhex(str(request["salt"])),
+                str(request["params"]),
+            )
+        except (KeyError, ValueError) as exc:
+            raise ValueError(f"bad set-password request: {exc}") from None
+        await store_password(db, str(request.get("name", "admin"))[:40], record)
+        return {"ok": True}
+
+    return run
 
 
 async def _admin_socket(app: web.Application) -> AsyncIterator[None]:
@@ -112,7 +154,8 @@ async def _watchdog(app: web.Application) -> AsyncIterator[None]:
 
 
 def create_app(settings: Settings, identity: Identity, notifier: Notifier) -> web.Application:
-    app = web.Application(client_max_size=2 * 1024 * 1024)
+    # room for the largest attachment plus the multipart envelope
+    app = web.Application(client_max_size=int(settings["max_file_size"]) + 64 * 1024)
     app[BOX] = Box(settings, identity, notifier)
     # The mesh borrows the database, so it starts after it; the watchdog last.
     app.cleanup_ctx.extend([_database, _admin_socket, _mesh, _watchdog])
@@ -121,6 +164,10 @@ def create_app(settings: Settings, identity: Identity, notifier: Notifier) -> we
     for problem in problems:
         log.warning("content pack skipped: %s", problem)
     setup_lessons(app, packs, settings["box_name"])
+    app[FORMS] = FormGuard(float(settings["edit_rate"]))
+    setup_wiki(app, int(settings["max_file_size"]))
+    setup_search(app)
+    setup_admin(app)
     if settings["captive"]:
         _mount_captive(app, settings)
     else:

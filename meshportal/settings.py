@@ -157,6 +157,12 @@ SETTINGS: tuple[Setting, ...] = (
          "Seconds between checks for new network interfaces (a dongle, a cable)."),
     _row("pairing_timeout", "seconds", 300.0,
          "Seconds a pairing code stays valid."),
+    _row("edit_rate", "number", 6,
+         "Wiki saves per minute allowed to one visitor's device (moderators are not limited)."),
+    _row("max_file_size", "int", 2_000_000,
+         "Largest wiki attachment accepted, in bytes (images and PDF)."),
+    _row("files_budget", "int", 500_000_000,
+         "Disk space, in bytes, that attachments and content archives may use in all."),
 )  # fmt: skip
 
 SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}

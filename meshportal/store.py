@@ -229,6 +229,15 @@ class Database:
                 await self.writer.rollback()
                 raise _translate(exc) from exc
 
+    @contextlib.asynccontextmanager
+    async def exclusive(self) -> AsyncIterator[aiosqlite.Connection]:
+        """The writer alone, for a library that runs its own BEGIN/COMMIT (sync's store)."""
+        async with self._write_lock:
+            try:
+                yield self.writer
+            except sqlite3.OperationalError as exc:
+                raise _translate(exc) from exc
+
     async def write_many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         """A batch in one transaction: one thread hop and one fsync for all rows."""
         try:

@@ -53,7 +53,7 @@ async def test_lesson_images_of_the_default_pack_are_served_with_their_type() ->
     from aiohttp.test_utils import TestServer
     from yarl import URL
 
-    from meshportal.lessons_web import setup_lessons
+    from meshportal.web.lessons import setup_lessons
 
     packs, _ = load_packs(CONTENT)
     app = web.Application()
@@ -80,7 +80,7 @@ async def test_home_groups_the_lessons_by_step_in_each_language() -> None:
     from aiohttp import ClientSession, web
     from aiohttp.test_utils import TestServer
 
-    from meshportal.lessons_web import home, setup_lessons
+    from meshportal.web.lessons import home, setup_lessons
 
     packs, _ = load_packs(CONTENT)
     app = web.Application()

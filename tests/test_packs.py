@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from meshportal.lessons_web import default_content_dir
 from meshportal.packs import load_packs
+from meshportal.web.lessons import default_content_dir
 
 GOOD = """+++
 title = "Titre"

@@ -1,0 +1,93 @@
+"""The box's one sync replica: every wiki page, revision note and moderation action.
+
+The replica is loaded on first use, not at start: decoding every document costs memory
+and time that an idle box (or one whose visitors only read lessons) need not pay, and
+`cryptography` (for signing) loads with it.  Every write goes through `editing()` or
+`apply()`, which hold the database's single writer, so a local save and a batch from a
+peer never interleave, and each ends with one durable commit of the replica's journal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from meshportal.identity import Identity
+from meshportal.store import Database
+
+if TYPE_CHECKING:
+    # The engine (and `cryptography` with it) loads with the replica, not at start.
+    from sync.change import Change
+    from sync.ingest import IngestResult
+    from sync.replica import Replica
+
+__all__ = ["CommitListener", "ReplicaHost"]
+
+CommitListener = Callable[["Replica", list["Change"]], Awaitable[None]]
+"""Called after a durable commit with the changes it made visible (local or remote)."""
+
+
+class ReplicaHost:
+    def __init__(self, db: Database, identity: Identity) -> None:
+        self.db = db
+        self.identity = identity
+        self._replica: Replica | None = None
+        self._load_lock = asyncio.Lock()
+        self._listeners: list[CommitListener] = []
+        self._uncommitted: list[Change] = []
+
+    @property
+    def loaded(self) -> bool:
+        return self._replica is not None
+
+    def on_commit(self, listener: CommitListener) -> None:
+        self._listeners.append(listener)
+
+    async def replica(self) -> Replica:
+        """The replica, loaded from the store on the first call."""
+        if self._replica is None:
+            async with self._load_lock:
+                if self._replica is None:
+                    from sync.identity import Identity as SyncIdentity
+                    from sync.store import SyncStore
+
+                    key = self.identity.private_key()
+                    async with self.db.exclusive() as conn:
+                        replica = await SyncStore(conn).async_load(SyncIdentity(key))
+                    replica.subscribe(lambda changes, _local: self._uncommitted.extend(changes))
+                    self._replica = replica
+        return self._replica
+
+    @contextlib.asynccontextmanager
+    async def editing(self) -> AsyncIterator[Replica]:
+        """Local edits inside this block become one durable commit when it exits."""
+        from sync.store import SyncStore
+
+        replica = await self.replica()
+        async with self.db.exclusive() as conn:
+            try:
+                yield replica
+            finally:
+                # Even if the block failed half-way, what the replica already holds must
+                # reach the disk: the in-memory state and the store never disagree.
+                await SyncStore(conn).async_commit(replica)
+        await self._announce()
+
+    async def apply(self, raws: list[bytes]) -> IngestResult:
+        """A batch from a peer, validated, applied and persisted in one transaction."""
+        from sync.store import SyncStore
+
+        replica = await self.replica()
+        async with self.db.exclusive() as conn:
+            result = await SyncStore(conn).async_apply(replica, raws)
+        await self._announce()
+        return result
+
+    async def _announce(self) -> None:
+        changes, self._uncommitted = self._uncommitted, []
+        if not changes or self._replica is None:
+            return
+        for listener in list(self._listeners):
+            await listener(self._replica, changes)

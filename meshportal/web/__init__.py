@@ -1,0 +1,1 @@
+"""What visitors see: lessons, the wiki, search and moderation, as light HTML pages."""

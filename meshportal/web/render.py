@@ -1,0 +1,72 @@
+"""Turning a template into a response: language, security headers, the remembered choice.
+
+Jinja2 is imported on the first page rendered (an idle box keeps the memory).  There is
+one environment per language, each with its catalog installed, so rendering needs no
+per-request global state.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from meshportal.web.i18n import LANG_COOKIE, LANGUAGES, choose_language, translations
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
+
+__all__ = ["SECURITY_HEADERS", "environment", "render"]
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+# Nothing is fetched from elsewhere and no script runs: the policy says so, so even an
+# HTML injection we failed to sanitise could not load or run anything.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+        "base-uri 'none'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+@cache
+def environment(lang: str) -> Environment:
+    from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(default=True),
+        extensions=["jinja2.ext.i18n"],
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.install_gettext_translations(translations(lang), newstyle=True)  # type: ignore[attr-defined]
+    env.globals["lang"] = lang
+    env.globals["other_lang"] = "en" if lang == "fr" else "fr"
+    return env
+
+
+def render(
+    request: web.Request, template: str, *, status: int = 200, **context: Any
+) -> web.Response:
+    lang = context.pop("lang", None) or choose_language(request)
+    html = (
+        environment(lang)
+        .get_template(template)
+        .render(request_path=request.path, box_name=request.app.get(BOX_NAME_KEY, ""), **context)
+    )
+    response = web.Response(text=html, content_type="text/html", status=status)
+    response.headers.update(SECURITY_HEADERS)
+    if request.query.get("lang") in LANGUAGES:
+        response.set_cookie(
+            LANG_COOKIE, lang, max_age=365 * 24 * 3600, httponly=True, samesite="Lax"
+        )
+    return response
+
+
+BOX_NAME_KEY = web.AppKey("box_name", str)

@@ -1,0 +1,140 @@
+"""The wiki's SQLite index: pages, revisions, links and full-text search, kept in step
+with the replica after every commit.  Pure SQL over a borrowed connection."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import aiosqlite
+
+__all__ = ["PageRow", "Revision", "SearchHit", "fts_query", "search"]
+
+_MARK_OPEN, _MARK_CLOSE = "\x02", "\x03"  # never in text we index: see search()
+
+
+@dataclass(frozen=True)
+class PageRow:
+    pid: str
+    slug: str
+    title: str
+    size: int
+    updated: float
+    head: str
+
+
+@dataclass(frozen=True)
+class Revision:
+    origin: str
+    seq: int
+    pid: str
+    at: float
+    summary: str
+    author: str
+
+    @property
+    def rev(self) -> str:
+        return f"{self.origin}:{self.seq}"
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    kind: str  # 'wiki' or 'lesson'
+    ref: str  # page id or lesson URL
+    title: str
+    snippet_parts: list[tuple[str, bool]]  # (text, highlighted)
+    lang: str
+
+
+async def upsert_pages(conn: aiosqlite.Connection, rows: Iterable[PageRow]) -> None:
+    await conn.executemany(
+        "INSERT OR REPLACE INTO wiki_page (pid, slug, title, size, updated, head)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        [(r.pid, r.slug, r.title, r.size, r.updated, r.head) for r in rows],
+    )
+
+
+async def add_revisions(conn: aiosqlite.Connection, rows: Iterable[Revision]) -> None:
+    await conn.executemany(
+        "INSERT OR IGNORE INTO wiki_revision (origin, seq, pid, at, summary, author)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        [(r.origin, r.seq, r.pid, r.at, r.summary, r.author) for r in rows],
+    )
+
+
+async def set_notes(conn: aiosqlite.Connection, notes: Iterable[tuple[str, str, str]]) -> None:
+    """(rev 'origin:seq', summary, author) for revisions whose note arrived."""
+    rows = []
+    for rev, summary, author in notes:
+        origin, _, seq = rev.rpartition(":")
+        if origin and seq.isdigit():
+            rows.append((summary, author, origin, int(seq)))
+    await conn.executemany(
+        "UPDATE wiki_revision SET summary = ?, author = ? WHERE origin = ? AND seq = ?", rows
+    )
+
+
+async def set_links(conn: aiosqlite.Connection, pid: str, slugs: Iterable[str]) -> None:
+    await conn.execute("DELETE FROM wiki_link WHERE src = ?", (pid,))
+    await conn.executemany(
+        "INSERT OR IGNORE INTO wiki_link (src, dst) VALUES (?, ?)", [(pid, s) for s in slugs]
+    )
+
+
+async def set_searchable(
+    conn: aiosqlite.Connection, kind: str, ref: str, entry: tuple[str, str, str] | None
+) -> None:
+    """(title, body, lang) becomes searchable under (kind, ref); None removes it."""
+    await conn.execute("DELETE FROM portal_search WHERE kind = ? AND ref = ?", (kind, ref))
+    if entry is not None:
+        title, body, lang = entry
+        await conn.execute(
+            "INSERT INTO portal_search (title, body, kind, ref, lang) VALUES (?, ?, ?, ?, ?)",
+            (title, body.replace(_MARK_OPEN, "").replace(_MARK_CLOSE, ""), kind, ref, lang),
+        )
+
+
+# title matches weigh five times body matches; the two markers are our constants
+_SEARCH_SQL = (
+    "SELECT kind, ref, title, lang, snippet(portal_search, 1, "  # noqa: S608
+    f"'{_MARK_OPEN}', '{_MARK_CLOSE}', '…', 16) FROM portal_search"
+    " WHERE portal_search MATCH ? ORDER BY bm25(portal_search, 5.0, 1.0) LIMIT ?"
+)
+
+
+def fts_query(text: str) -> str | None:
+    """Words typed by a visitor as an FTS5 query: every word, each as a prefix.
+
+    Quoting each word keeps FTS5 operators (AND, NEAR, column filters, quotes) typed by
+    a visitor from being interpreted; an empty query matches nothing.
+    """
+    words = re.findall(r"\w+", text)[:12]
+    if not words:
+        return None
+    return " ".join(f'"{w}"*' for w in words)
+
+
+async def search(conn: aiosqlite.Connection, text: str, limit: int = 30) -> list[SearchHit]:
+    query = fts_query(text)
+    if query is None:
+        return []
+    async with conn.execute(_SEARCH_SQL, (query, limit)) as cursor:
+        rows = await cursor.fetchall()
+    return [SearchHit(k, r, t, _split_marks(s), lang) for k, r, t, lang, s in rows]
+
+
+def _split_marks(snippet: str) -> list[tuple[str, bool]]:
+    # The snippet comes back as raw text with our two control characters around the
+    # matches; splitting on them lets the template escape every part itself.
+    parts: list[tuple[str, bool]] = []
+    for i, chunk in enumerate(re.split(f"[{_MARK_OPEN}{_MARK_CLOSE}]", snippet)):
+        if chunk:
+            parts.append((chunk, i % 2 == 1))
+    return parts
+
+
+async def fetch_all(conn: aiosqlite.Connection, sql: str, args: tuple[Any, ...] = ()) -> list[Any]:
+    async with conn.execute(sql, args) as cursor:
+        return list(await cursor.fetchall())
