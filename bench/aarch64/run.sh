@@ -46,10 +46,12 @@ if [ ! -f "$sysroot/.complete" ]; then
     echo "aarch64: sysroot built in $(( $(date +%s) - started )) s at $sysroot"
 fi
 
+# The kernel cannot exec an aarch64 binary here (no binfmt registration), so a test
+# that starts a child Python uses this command instead of sys.executable.
+export MESHPORTAL_CHILD_PYTHON="qemu-aarch64-static -L $sysroot $sysroot/usr/bin/python3.11"
 py() {
     QEMU_LD_PREFIX="$sysroot" PYTHONPATH="$root:$sysroot/opt/site-packages" \
-        PYTHONDONTWRITEBYTECODE=1 \
-        qemu-aarch64-static -L "$sysroot" "$sysroot/usr/bin/python3.11" "$@"
+        PYTHONDONTWRITEBYTECODE=1 $MESHPORTAL_CHILD_PYTHON "$@"
 }
 cd "$root"
 py -c 'import platform; print("aarch64 python", platform.machine(), platform.python_version())'
