@@ -2,6 +2,7 @@
 the Markdown report and the regression comparison. No subprocesses here.
 
 Each suite writes bench/results/<suite>.json with a top-level "summary" object
+(bench_X.py writes bench_X.json, or X.json as bench_portal.py writes portal.json)
 mapping the keys below to numbers (see bench/report_keys.md), and may add a
 "not_measured" object mapping a key to the reason it could not measure it. A
 missing figure is shown as "not measured" with a reason, never guessed.
@@ -22,7 +23,7 @@ class Key:
     label: str
     unit: str
     higher_is_better: bool
-    suite: str  # the bench/ script expected to publish it
+    suite: str  # the results file that publishes it: bench/results/<suite>.json
     capacity: bool = False  # part of the "what one box can carry" summary
 
 
@@ -32,10 +33,10 @@ KEYS: tuple[Key, ...] = (
         "visitors' page views",
         "per s",
         True,
-        "bench_portal",
+        "portal",
         capacity=True,
     ),
-    Key("wiki.saves_per_s", "wiki saves", "per s", True, "bench_portal", capacity=True),
+    Key("wiki.saves_per_s", "wiki saves", "per s", True, "portal", capacity=True),
     Key(
         "sync.remote_changes_per_s",
         "remote changes applied",

@@ -44,13 +44,13 @@ def test_summary_skips_non_numbers_and_markdown_says_not_measured() -> None:
         {"a": {"summary": {"wiki.saves_per_s": 12}, "not_measured": {"x.y": "why"}}}, runs
     )
     assert reasons["sync.remote_changes_per_s"] == "bench_sync: failed (exit 1)"
-    assert reasons["portal.page_views_per_s"] == "bench_portal did not run in this report"
+    assert reasons["portal.page_views_per_s"] == "portal did not run in this report"
     assert "wiki.saves_per_s" not in reasons
     report = {"machine": machine(), "summary": merged, "runs": runs, "quick": True}
     text = markdown({**report, "not_measured": reasons})
     assert "| wiki saves | 12 | per s |" in text
     assert (
-        "| visitors' page views | not measured (bench_portal did not run in this report) | per s |"
+        "| visitors' page views | not measured (portal did not run in this report) | per s |"
         in text
     )
 
