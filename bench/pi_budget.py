@@ -16,6 +16,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -36,6 +37,14 @@ BOARDS: dict[str, tuple[float, float]] = {
     "Pi 5 (Cortex-A76, 2.4 GHz)": (2.4, 1.6),
     "Pi Zero 2 W (Cortex-A53, 1 GHz)": (1.0, 0.6),
 }
+# Each setup that opens an event loop, a server or a database registers how to close it,
+# so a workload ends cleanly (no "Task was destroyed but it is pending!" at exit).
+_CLOSERS: list[Callable[[], None]] = []
+
+
+def close_workloads() -> None:
+    while _CLOSERS:
+        _CLOSERS.pop()()
 
 
 def _markdown_page() -> Callable[[], object]:
@@ -82,6 +91,7 @@ class _Http:
 
         self.loop = asyncio.new_event_loop()
         runner = web.AppRunner(app, access_log=None)
+        self.runner = runner
         self.loop.run_until_complete(runner.setup())
         site = web.TCPSite(runner, "127.0.0.1", 0)
         self.loop.run_until_complete(site.start())
@@ -90,7 +100,13 @@ class _Http:
             asyncio.open_connection("127.0.0.1", port)
         )
         self.request = f"GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n".encode()
+        _CLOSERS.append(self.close)
         self()  # the first request warms the route and template caches
+
+    def close(self) -> None:
+        self.writer.close()
+        self.loop.run_until_complete(self.runner.cleanup())  # ends the server's handler task
+        self.loop.close()
 
     def __call__(self) -> bytes:
         return self.loop.run_until_complete(self._one())
@@ -107,8 +123,8 @@ class _Http:
 def _lesson_page_view() -> Callable[[], object]:
     from aiohttp import web
 
-    from meshportal.lessons_web import default_content_dir, setup_lessons
     from meshportal.packs import load_packs
+    from meshportal.web.lessons import default_content_dir, setup_lessons
 
     app = web.Application()
     packs, _problems = load_packs(default_content_dir())
@@ -195,16 +211,23 @@ def _apply(kind: str, durable: bool) -> Callable[[], object]:
     loop = asyncio.new_event_loop()
     workdir = Path(tempfile.mkdtemp(prefix="pi-budget-"))
 
-    async def open_store() -> tuple[Any, Any]:
+    async def open_store() -> tuple[Any, Any, Any]:
         conn = await aiosqlite.connect(workdir / "sync.db")
         await conn.execute("PRAGMA journal_mode=WAL")
         await conn.execute("PRAGMA synchronous=FULL")
         for sql in MIGRATIONS:
             await conn.executescript(sql)
         store = SyncStore(conn)
-        return store, await store.async_load(_identity(4))
+        return conn, store, await store.async_load(_identity(4))
 
-    store, receiver = loop.run_until_complete(open_store())
+    conn, store, receiver = loop.run_until_complete(open_store())
+
+    def close() -> None:
+        loop.run_until_complete(conn.close())
+        loop.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    _CLOSERS.append(close)
     return lambda: loop.run_until_complete(store.async_apply(receiver, [next(segments)]))
 
 
@@ -257,6 +280,7 @@ def _child(name: str, count: int) -> None:
     op = WORKLOADS[name][0]()
     for _ in range(count):
         op()
+    close_workloads()
 
 
 def instructions(name: str, count: int) -> int:
@@ -299,15 +323,24 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--no-callgrind", action="store_true", help="wall time only")
     parser.add_argument("--out", type=Path, default=RESULTS / "pi_budget.json")
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        help="count only workloads whose name contains this; other rows are kept from --out",
+    )
     args = parser.parse_args()
     # small ops need many repetitions to rise above start-up noise
     light, heavy = (500, 2) if args.quick else (5000, 5)
     POOL = 2 * heavy + 1
     rows = []
     for name, (setup, units, unit, is_heavy) in WORKLOADS.items():
+        if args.only and not any(part in name for part in args.only):
+            continue
         n = heavy if is_heavy else light
         op = setup()
         host_s = wall_per_op(op, 0.5, POOL if is_heavy else 10**9) / units
+        close_workloads()
         row: dict[str, Any] = {"workload": name, "unit": unit, "host_us_per_unit": host_s * 1e6}
         if not args.no_callgrind:
             per_op = (instructions(name, 2 * n) - instructions(name, n)) / n
@@ -316,6 +349,13 @@ def main() -> None:
         rows.append(row)
         print(json.dumps(row, ensure_ascii=False), flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
+    if args.only and args.out.exists():
+        # a partial run replaces its own rows and keeps the others, in WORKLOADS order
+        fresh = {row["workload"]: row for row in rows}
+        kept = {row["workload"]: row for row in json.loads(args.out.read_text())["rows"]}
+        rows = [
+            fresh.get(name) or kept[name] for name in WORKLOADS if name in fresh or name in kept
+        ]
     report: dict[str, Any] = {
         "benchmark": "pi_budget",
         "machine": {"arch": platform.machine(), "python": platform.python_version()},
