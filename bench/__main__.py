@@ -1,8 +1,8 @@
 """One entry point for every benchmark suite: `python -m bench [--quick]`.
 
 Runs each bench/bench_*.py as a subprocess (with `--quick` when asked), reads the
-JSON each writes to bench/results/<suite>.json, and writes bench/results/report.json
-and report.md. `--compare bench/baseline/<arch>.json --threshold 0.25` exits 1 when
+JSON each writes to bench/results/ (bench_X.py writes bench_X.json, or X.json as
+bench_portal.py writes portal.json), and writes bench/results/report.json and report.md. `--compare bench/baseline/<arch>.json --threshold 0.25` exits 1 when
 a figure regressed past the threshold. See bench/README.md and bench/report_keys.md.
 """
 
@@ -18,15 +18,21 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.report import machine, markdown, merged_summary, regressions
+from bench.report import machine, markdown, merged_summary, missing_reasons, regressions
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
 RESULTS = BENCH / "results"
 
 
-def run_suite(script: Path, quick: bool, timeout: float) -> dict[str, Any]:
-    out = RESULTS / f"{script.stem}.json"
+def result_names(script: Path) -> list[str]:
+    """The results files a suite may write: bench_X.py writes bench_X.json or X.json
+    (bench_portal.py writes portal.json). The first name is the default."""
+    return [script.stem, script.stem.removeprefix("bench_")]
+
+
+def run_suite(script: Path, quick: bool, timeout: float) -> tuple[str, dict[str, Any]]:
+    """Run one suite; return the name of the results file it wrote and its run record."""
     began = time.time()
     argv = [sys.executable, str(script)] + (["--quick"] if quick else [])
     print(f"== {script.stem}: {' '.join(argv[1:])}", flush=True)
@@ -37,10 +43,22 @@ def run_suite(script: Path, quick: bool, timeout: float) -> dict[str, Any]:
         verdict = f"timed out after {timeout:.0f} s"
     seconds = time.time() - began
     # A JSON older than this run is a stale result from another day: ignore it.
-    fresh = out.exists() and out.stat().st_mtime >= began - 1
-    if verdict == "ok" and not fresh:
+    written = [
+        name
+        for name in result_names(script)
+        if (RESULTS / f"{name}.json").exists()
+        and (RESULTS / f"{name}.json").stat().st_mtime >= began - 1
+    ]
+    name = written[0] if written else existing_name(script)
+    if verdict == "ok" and not written:
         verdict = "wrote no JSON"
-    return {"status": verdict, "seconds": seconds, "fresh": fresh and verdict == "ok"}
+    return name, {"status": verdict, "seconds": seconds, "fresh": bool(written) and verdict == "ok"}
+
+
+def existing_name(script: Path) -> str:
+    """The results file a suite wrote on an earlier run, else the default name."""
+    names = result_names(script)
+    return next((n for n in reversed(names) if (RESULTS / f"{n}.json").exists()), names[0])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,12 +80,13 @@ def main(argv: list[str] | None = None) -> int:
     suites: dict[str, dict[str, Any]] = {}
     for script in scripts:
         if args.no_run:
-            runs[script.stem] = {"status": "not run", "seconds": 0.0, "fresh": True}
+            name = existing_name(script)
+            runs[name] = {"status": "not run", "seconds": 0.0, "fresh": True}
         else:
-            runs[script.stem] = run_suite(script, args.quick, args.timeout)
-        path = RESULTS / f"{script.stem}.json"
-        if runs[script.stem]["fresh"] and path.exists():
-            suites[script.stem] = json.loads(path.read_text())
+            name, runs[name] = run_suite(script, args.quick, args.timeout)
+        path = RESULTS / f"{name}.json"
+        if runs[name]["fresh"] and path.exists():
+            suites[name] = json.loads(path.read_text())
 
     report = {
         "machine": machine(),
@@ -75,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "runs": runs,
         "summary": merged_summary(suites),
+        "not_measured": missing_reasons(suites, runs),
     }
     (RESULTS / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     text = markdown(report)

@@ -39,8 +39,11 @@ def wrk(url: str, host: str, connections: int = 100, duration: float = 5.0) -> L
          "-H", f"Host: {host}", url],
         capture_output=True, text=True, check=True, timeout=duration + 30,
     ).stdout  # fmt: skip
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    p50 = _ms(re.search(r"^\s+50%\s+(\S+)$", out, re.M).group(1))  # type: ignore[union-attr]
-    p99 = _ms(re.search(r"^\s+99%\s+(\S+)$", out, re.M).group(1))  # type: ignore[union-attr]
+    rps_m = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    p50_m = re.search(r"^\s+50%\s+(\S+)$", out, re.M)
+    p99_m = re.search(r"^\s+99%\s+(\S+)$", out, re.M)
+    if not (rps_m and p50_m and p99_m):
+        raise RuntimeError(f"wrk printed no figures for {url}:\n{out}")
+    rps, p50, p99 = float(rps_m.group(1)), _ms(p50_m.group(1)), _ms(p99_m.group(1))
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     return Load(rps, p50, p99, int(bad.group(1)) if bad else 0)

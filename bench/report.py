@@ -2,8 +2,10 @@
 the Markdown report and the regression comparison. No subprocesses here.
 
 Each suite writes bench/results/<suite>.json with a top-level "summary" object
-mapping the keys below to numbers (see bench/report_keys.md). Keys a suite does
-not publish are shown as "not measured yet", never guessed.
+(bench_X.py writes bench_X.json, or X.json as bench_portal.py writes portal.json)
+mapping the keys below to numbers (see bench/report_keys.md), and may add a
+"not_measured" object mapping a key to the reason it could not measure it. A
+missing figure is shown as "not measured" with a reason, never guessed.
 """
 
 from __future__ import annotations
@@ -21,20 +23,42 @@ class Key:
     label: str
     unit: str
     higher_is_better: bool
+    suite: str  # the results file that publishes it: bench/results/<suite>.json
     capacity: bool = False  # part of the "what one box can carry" summary
 
 
 KEYS: tuple[Key, ...] = (
-    Key("portal.page_views_per_s", "visitors' page views", "per s", True, capacity=True),
-    Key("wiki.saves_per_s", "wiki saves", "per s", True, capacity=True),
-    Key("sync.remote_changes_per_s", "remote changes applied", "per s", True, capacity=True),
-    Key("sync.wiki_10k_sync_s", "sync a 10,000-page wiki from a peer", "s", False, capacity=True),
-    Key("sync.trace_replay_s", "automerge-paper replay", "s", False),
-    Key("sync.history_load_ms", "load whole history", "ms", False),
-    Key("captive.probes_per_s", "captive probes answered", "per s", True),
-    Key("startup.ready_ms", "daemon time to ready", "ms", False),
-    Key("startup.ready_ratio", "time to ready / aiohttp hello-world", "x", False),
-    Key("startup.idle_rss_mib", "idle RSS", "MiB", False),
+    Key(
+        "portal.page_views_per_s",
+        "visitors' page views",
+        "per s",
+        True,
+        "portal",
+        capacity=True,
+    ),
+    Key("wiki.saves_per_s", "wiki saves", "per s", True, "portal", capacity=True),
+    Key(
+        "sync.remote_changes_per_s",
+        "remote changes applied",
+        "per s",
+        True,
+        "bench_sync",
+        capacity=True,
+    ),
+    Key(
+        "sync.wiki_10k_sync_s",
+        "sync a 10,000-page wiki from a peer",
+        "s",
+        False,
+        "bench_sync",
+        capacity=True,
+    ),
+    Key("sync.trace_replay_s", "automerge-paper replay", "s", False, "bench_text"),
+    Key("sync.history_load_ms", "load whole history", "ms", False, "bench_text"),
+    Key("captive.probes_per_s", "captive probes answered", "per s", True, "bench_captive"),
+    Key("startup.ready_ms", "daemon time to ready", "ms", False, "bench_startup"),
+    Key("startup.ready_ratio", "time to ready / aiohttp hello-world", "x", False, "bench_startup"),
+    Key("startup.idle_rss_mib", "idle RSS", "MiB", False, "bench_startup"),
 )
 BY_NAME = {key.name: key for key in KEYS}
 
@@ -71,9 +95,34 @@ def merged_summary(suites: dict[str, dict[str, Any]]) -> dict[str, float]:
     return merged
 
 
+def missing_reasons(
+    suites: dict[str, dict[str, Any]], runs: dict[str, dict[str, Any]]
+) -> dict[str, str]:
+    """Why each known key has no figure: the suite's own word, else its run status."""
+    said: dict[str, str] = {}
+    for result in suites.values():
+        for name, reason in (result.get("not_measured") or {}).items():
+            said[str(name)] = str(reason)
+    merged = merged_summary(suites)
+    reasons: dict[str, str] = {}
+    for key in KEYS:
+        if key.name in merged:
+            continue
+        run = runs.get(key.suite)
+        if key.name in said:
+            reasons[key.name] = said[key.name]
+        elif run is None:
+            reasons[key.name] = f"{key.suite} did not run in this report"
+        elif not run.get("fresh"):
+            reasons[key.name] = f"{key.suite}: {run.get('status')}"
+        else:
+            reasons[key.name] = f"{key.suite} does not publish it yet"
+    return reasons
+
+
 def _fmt(value: float | None) -> str:
     if value is None:
-        return "not measured yet"
+        return "not measured"
     return f"{value:,.3g}" if abs(value) < 100 else f"{value:,.0f}"
 
 
@@ -91,9 +140,14 @@ def markdown(report: dict[str, Any]) -> str:
         "| figure | value | unit |",
         "|---|---:|---|",
     ]
+    reasons: dict[str, str] = report.get("not_measured", {})
     for key in KEYS:
         if key.capacity:
-            lines.append(f"| {key.label} | {_fmt(figures.get(key.name))} | {key.unit} |")
+            value = figures.get(key.name)
+            shown = _fmt(value)
+            if value is None:
+                shown += f" ({reasons.get(key.name, 'no suite published it')})"
+            lines.append(f"| {key.label} | {shown} | {key.unit} |")
     lines += ["", "## All figures", "", "| key | value | unit |", "|---|---:|---|"]
     for name in sorted(figures):
         unit = BY_NAME[name].unit if name in BY_NAME else ""

@@ -305,7 +305,10 @@ class SyncSession:
             size = 0
             while queue and len(batch) < self.batch_segments:
                 segment = queue[0]
-                if len(segment) > self.batch_bytes:
+                # batch_bytes is a target: a segment above it goes alone in its batch.
+                # Only the peer's frame limit is hard (segment sizes depend on timing:
+                # timestamps are delta-encoded, so slow edits make bigger segments).
+                if len(segment) + 8 > self._peer_max_frame - _FRAME_OVERHEAD:
                     raise TooLarge(f"a segment of {len(segment)} bytes exceeds the frame limit")
                 if batch and size + len(segment) + 8 > self.batch_bytes:
                     break

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench.report import machine, markdown, merged_summary, regressions
+from bench.report import machine, markdown, merged_summary, missing_reasons, regressions
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,9 +36,33 @@ def test_summary_skips_non_numbers_and_markdown_says_not_measured() -> None:
         {"a": {"summary": {"wiki.saves_per_s": 12, "x": "text", "y": True}}, "b": {}}
     )
     assert merged == {"wiki.saves_per_s": 12.0}
-    text = markdown({"machine": machine(), "summary": merged, "runs": {}, "quick": True})
+    runs = {
+        "a": {"status": "ok", "fresh": True, "seconds": 1.0},
+        "bench_sync": {"status": "failed (exit 1)", "fresh": False, "seconds": 2.0},
+    }
+    reasons = missing_reasons(
+        {"a": {"summary": {"wiki.saves_per_s": 12}, "not_measured": {"x.y": "why"}}}, runs
+    )
+    assert reasons["sync.remote_changes_per_s"] == "bench_sync: failed (exit 1)"
+    assert reasons["portal.page_views_per_s"] == "portal did not run in this report"
+    assert "wiki.saves_per_s" not in reasons
+    report = {"machine": machine(), "summary": merged, "runs": runs, "quick": True}
+    text = markdown({**report, "not_measured": reasons})
     assert "| wiki saves | 12 | per s |" in text
-    assert "| visitors' page views | not measured yet | per s |" in text
+    assert (
+        "| visitors' page views | not measured (portal did not run in this report) | per s |"
+        in text
+    )
+
+
+def test_a_suite_says_why_it_could_not_measure() -> None:
+    suites = {
+        "bench_sync": {"summary": {}, "not_measured": {"sync.wiki_10k_sync_s": "no peer"}},
+    }
+    runs = {"bench_sync": {"status": "ok", "fresh": True}}
+    reasons = missing_reasons(suites, runs)
+    assert reasons["sync.wiki_10k_sync_s"] == "no peer"
+    assert reasons["sync.remote_changes_per_s"] == "bench_sync does not publish it yet"
 
 
 def test_machine_names_the_cpu() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from pathlib import Path
 
@@ -73,6 +74,29 @@ def test_large_bidirectional_sync_in_bounded_batches_with_back_pressure() -> Non
     run_sessions(sa, sb, applier(a), apply_b)
     assert len(batches) > 3
     assert snapshot(a) == snapshot(b) and a.version_vector() == b.version_vector()
+
+
+def test_a_segment_above_the_batch_target_goes_alone_in_its_batch() -> None:
+    """batch_bytes is a target, not the frame limit: a bigger segment (slow edits make
+    bigger segments, timestamps being delta-encoded) is sent alone, not refused."""
+    a, b = replica(1, seal_every=64), replica(2)
+    noise = random.Random(7)  # incompressible values: the segment body is zlib-compressed
+    for i in range(60):
+        a.set_key("m", f"clé {i}", "".join(noise.choice("aeéiouçxyz") for _ in range(40)))
+    a.seal()
+    big = max(len(s) for s in a.changes_since({}))
+    assert big > 1024
+    sizes: list[list[int]] = []
+    sa = session(a, True, window=1, batch_bytes=1024)
+    sb = session(b, False, window=1, batch_bytes=1024)
+
+    def apply_b(batch: ReceivedBatch) -> None:
+        sizes.append([len(s) for s in batch.segments])
+        b.apply_segments(batch.segments)
+
+    run_sessions(sa, sb, applier(a), apply_b)
+    assert [big] in sizes
+    assert snapshot(a) == snapshot(b)
 
 
 async def test_interrupted_sync_resumes_without_resending_acknowledged_batches(

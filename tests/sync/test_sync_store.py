@@ -1,5 +1,6 @@
 import os
 import random
+import shlex
 import signal
 import subprocess
 import sys
@@ -57,6 +58,14 @@ async def test_remote_batch_is_one_transaction_and_offer_waits_for_durability(
         assert {row[0] for row in dump["sync_document"]} == {"p", "q"}
 
 
+def python_command() -> list[str]:
+    """How to start another Python like this one. Under qemu user-mode emulation
+    (bench/aarch64/run.sh) sys.executable is an aarch64 binary this kernel cannot exec,
+    so run.sh names the emulator command in MESHPORTAL_CHILD_PYTHON."""
+    wrapped = os.environ.get("MESHPORTAL_CHILD_PYTHON")
+    return shlex.split(wrapped) if wrapped else [sys.executable]
+
+
 def test_sigkill_during_commits_loses_nothing_acknowledged(tmp_path: Path) -> None:
     db = tmp_path / "crash.db"
     path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
@@ -65,7 +74,7 @@ def test_sigkill_during_commits_loses_nothing_acknowledged(tmp_path: Path) -> No
     acknowledged = (0, 0)
     for _round in range(3):
         proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.sync.crash_writer", str(db)],
+            [*python_command(), "-m", "tests.sync.crash_writer", str(db)],
             cwd=ROOT,
             env=env,
             stdout=subprocess.PIPE,
