@@ -45,7 +45,9 @@ if not CHROMIUM.exists():  # pragma: no cover - depends on the machine
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright  # noqa: E402
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API keeps an event loop running in the main
+# thread while it is open, and pytest-asyncio's tests in later modules could not start theirs.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
