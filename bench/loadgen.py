@@ -40,8 +40,8 @@ def wrk(url: str, host: str, connections: int = 100, duration: float = 5.0) -> L
         capture_output=True, text=True, check=True, timeout=duration + 30,
     ).stdout  # fmt: skip
     rps_m = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    p50_m = re.search(r"^\s+50%\s+(\S+)$", out, re.M)
-    p99_m = re.search(r"^\s+99%\s+(\S+)$", out, re.M)
+    p50_m = re.search(r"^\s+50%\s+(\S+)\s*$", out, re.M)
+    p99_m = re.search(r"^\s+99%\s+(\S+)\s*$", out, re.M)
     if not (rps_m and p50_m and p99_m):
         raise RuntimeError(f"wrk printed no figures for {url}:\n{out}")
     rps, p50, p99 = float(rps_m.group(1)), _ms(p50_m.group(1)), _ms(p99_m.group(1))
