@@ -15,7 +15,7 @@ from captive.pages import enter_form
 from meshportal.packs import Lesson, Pack
 from meshportal.web.i18n import choose_language, translations
 from meshportal.web.markup import render_markdown
-from meshportal.web.render import BOX_NAME_KEY, render
+from meshportal.web.render import BOX_NAME_KEY, PAGES, PageCache, render, render_html, respond
 
 __all__ = ["PACKS", "default_content_dir", "home", "lesson_url", "setup_lessons"]
 
@@ -75,8 +75,17 @@ async def home(request: web.Request) -> web.Response:
     if request.get(ACCEPTED) is False:
         fields = request[ENTER_FORM]
         form = Markup(enter_form(fields["action"], fields["fields"]))  # noqa: S704 - escaped inside
+    if form is None:
+        key = ("home", lang)
+        cache = request.app[PAGES]
+        html = cache.get(key) or cache.put(key, _home_html(request, lang, None))
+        return respond(request, html, lang)
+    return respond(request, _home_html(request, lang, form), lang)
+
+
+def _home_html(request: web.Request, lang: str, form: Markup | None) -> str:
     packs = [_pack_view(pack, lang) for pack in request.app[PACKS]]
-    return render(request, "home.html", lang=lang, packs=packs, enter_form=form)
+    return render_html(request, "home.html", lang, packs=packs, enter_form=form)
 
 
 @lru_cache(maxsize=256)
@@ -94,16 +103,24 @@ async def lesson_page(request: web.Request) -> web.Response:
     if index < 0:
         _ = translations(lang).gettext
         return render(request, "message.html", status=404, lang=lang, heading=_("No such lesson."))
-    lesson = lessons[index]
-    return render(
-        request,
-        "lesson.html",
-        lang=lang,
-        lesson=lesson,
-        body=Markup(lesson_html(lesson.body)),  # noqa: S704 - sanitised by nh3
-        previous=_link(lessons[index - 1]) if index > 0 else None,
-        next=_link(lessons[index + 1]) if index + 1 < len(lessons) else None,
-    )
+    key = ("lesson", lang, request.path)
+    cache = request.app[PAGES]
+    html = cache.get(key)
+    if html is None:
+        lesson = lessons[index]
+        html = cache.put(
+            key,
+            render_html(
+                request,
+                "lesson.html",
+                lang,
+                lesson=lesson,
+                body=Markup(lesson_html(lesson.body)),  # noqa: S704 - sanitised by nh3
+                previous=_link(lessons[index - 1]) if index > 0 else None,
+                next=_link(lessons[index + 1]) if index + 1 < len(lessons) else None,
+            ),
+        )
+    return respond(request, html, lang)
 
 
 async def pack_media(request: web.Request) -> web.StreamResponse:
@@ -127,6 +144,7 @@ async def stylesheet(request: web.Request) -> web.StreamResponse:
 def setup_lessons(app: web.Application, packs: list[Pack], box_name: str) -> None:
     app[PACKS] = packs
     app[BOX_NAME_KEY] = box_name
+    app[PAGES] = PageCache()
     app.router.add_get("/static/style.css", stylesheet)
     app.router.add_get("/lecons/{pack}/{slug:[a-z0-9-]+}", lesson_page)
     # Images sit beside the lessons, so Markdown's relative links just work.

@@ -18,7 +18,15 @@ from meshportal.web.i18n import LANG_COOKIE, LANGUAGES, choose_language, transla
 if TYPE_CHECKING:
     from jinja2 import Environment
 
-__all__ = ["SECURITY_HEADERS", "environment", "render"]
+__all__ = [
+    "PAGES",
+    "SECURITY_HEADERS",
+    "PageCache",
+    "environment",
+    "render",
+    "render_html",
+    "respond",
+]
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -44,6 +52,8 @@ def environment(lang: str) -> Environment:
         extensions=["jinja2.ext.i18n"],
         trim_blocks=True,
         lstrip_blocks=True,
+        # templates ship with the code: never stat them on each render
+        auto_reload=False,
     )
     env.install_gettext_translations(translations(lang), newstyle=True)  # type: ignore[attr-defined]
     env.globals["lang"] = lang
@@ -51,15 +61,15 @@ def environment(lang: str) -> Environment:
     return env
 
 
-def render(
-    request: web.Request, template: str, *, status: int = 200, **context: Any
-) -> web.Response:
-    lang = context.pop("lang", None) or choose_language(request)
-    html = (
+def render_html(request: web.Request, template: str, lang: str, **context: Any) -> str:
+    return (
         environment(lang)
         .get_template(template)
         .render(request_path=request.path, box_name=request.app.get(BOX_NAME_KEY, ""), **context)
     )
+
+
+def respond(request: web.Request, html: str, lang: str, status: int = 200) -> web.Response:
     response = web.Response(text=html, content_type="text/html", status=status)
     response.headers.update(SECURITY_HEADERS)
     if request.query.get("lang") in LANGUAGES:
@@ -67,6 +77,38 @@ def render(
             LANG_COOKIE, lang, max_age=365 * 24 * 3600, httponly=True, samesite="Lax"
         )
     return response
+
+
+def render(
+    request: web.Request, template: str, *, status: int = 200, **context: Any
+) -> web.Response:
+    lang = context.pop("lang", None) or choose_language(request)
+    return respond(request, render_html(request, template, lang, **context), lang, status)
+
+
+class PageCache:
+    """Whole rendered pages that are the same for every visitor (a lesson, a wiki page
+    seen by a visitor), keyed by what they depend on.  Templates cost more than the rest
+    of a page view together; a box serving a class of thirty phones renders each once."""
+
+    def __init__(self, size: int = 256) -> None:
+        self._pages: dict[tuple[Any, ...], str] = {}
+        self._size = size
+
+    def get(self, key: tuple[Any, ...]) -> str | None:
+        return self._pages.get(key)
+
+    def put(self, key: tuple[Any, ...], html: str) -> str:
+        self._pages[key] = html
+        while len(self._pages) > self._size:
+            del self._pages[next(iter(self._pages))]  # oldest first
+        return html
+
+    def clear(self) -> None:
+        self._pages.clear()
+
+
+PAGES = web.AppKey("page_cache", PageCache)
 
 
 BOX_NAME_KEY = web.AppKey("box_name", str)

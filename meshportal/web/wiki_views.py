@@ -19,7 +19,7 @@ from meshportal.web.admin_auth import is_admin
 from meshportal.web.forms import FORMS, client_of, read_form
 from meshportal.web.i18n import choose_language, translations
 from meshportal.web.markup import render_markdown, slugify
-from meshportal.web.render import render
+from meshportal.web.render import PAGES, render, render_html, respond
 from meshportal.wiki.service import Page, Wiki, WikiError
 
 __all__ = ["WIKI", "setup_wiki"]
@@ -102,15 +102,37 @@ async def show_page(request: web.Request) -> web.Response:
         return _message(
             request, 410, _("Page hidden"), _("This page was hidden by the box's moderators.")
         )
+    admin = is_admin(request)
+    merged = request.query.get("fusion") == "1"
+    lang = choose_language(request)
+    key = ("wiki", lang, page.pid, page.head, wiki.generation, merged, request.path)
+    cache = request.app[PAGES]
+    html = None if admin else cache.get(key)
+    if html is None:
+        html = render_html(
+            request,
+            "wiki_page.html",
+            lang,
+            page=page,
+            body=Markup(await _page_html(request.app, wiki, page)),  # noqa: S704 - sanitised
+            backlinks=await wiki.backlinks(page.slug),
+            merged=merged,
+            admin=admin,
+            csrf=request.app[FORMS].token(request) if admin else "",
+        )
+        if not admin:  # a moderator's page carries their forms and token
+            cache.put(key, html)
+    return respond(request, html, lang)
+
+
+async def upload_form(request: web.Request) -> web.Response:
+    page = await _page_or_404(request)
     return render(
         request,
-        "wiki_page.html",
+        "wiki_upload.html",
         page=page,
-        body=Markup(await _page_html(request.app, wiki, page)),  # noqa: S704 - sanitised
-        backlinks=await wiki.backlinks(page.slug),
-        merged=request.query.get("fusion") == "1",
-        admin=is_admin(request),
         csrf=request.app[FORMS].token(request),
+        max_mb=request.app[MAX_FILE] // 1_000_000,
     )
 
 
@@ -558,5 +580,6 @@ def setup_wiki(app: web.Application, max_file_bytes: int) -> None:
     r.add_post(f"/wiki/{_SLUG}/restaurer", restore)
     r.add_get(f"/wiki/{_SLUG}/renommer", rename_form)
     r.add_post(f"/wiki/{_SLUG}/renommer", rename)
+    r.add_get(f"/wiki/{_SLUG}/fichiers", upload_form)
     r.add_post(f"/wiki/{_SLUG}/fichiers", upload)
     r.add_get("/fichiers/{digest}/{name}", serve_file)

@@ -94,7 +94,7 @@ async def test_hide_lock_and_hide_revision(portal: Portal) -> None:
 
 async def test_moderation_needs_a_moderator(portal: Portal) -> None:
     slug = await portal.create("Libre", "x")
-    csrf, _ = await portal.form(f"/wiki/{slug}")
+    csrf, _ = await portal.form(f"/wiki/{slug}/fichiers")  # any form: tokens are per device
     status, _html, _ = await portal.post(f"/wiki/{slug}/moderer", {"csrf": csrf, "action": "hide"})
     assert status == 403
     assert (await portal.get(f"/wiki/{slug}"))[0] == 200

@@ -183,7 +183,7 @@ async def test_oversized_and_invalid_bodies(portal: Portal) -> None:
 async def _upload(
     portal: Portal, slug: str, name: str, data: bytes | io.BytesIO
 ) -> tuple[int, str]:
-    csrf, _ = await portal.form(f"/wiki/{slug}")
+    csrf, _ = await portal.form(f"/wiki/{slug}/fichiers")
     form = aiohttp.FormData()
     form.add_field("csrf", csrf)
     form.add_field("file", data, filename=name, content_type="application/octet-stream")
