@@ -26,7 +26,7 @@ from typing import Any
 
 from meshportal.blobs import BlobStore
 from meshportal.mesh import advert, transport
-from meshportal.mesh.link import Conversation, LinkResult
+from meshportal.mesh.link import BlobChooser, Conversation, LinkResult
 from meshportal.mesh.peers import Peer, PeerTable
 from meshportal.replica_host import ReplicaHost
 from sync.change import Change
@@ -67,8 +67,12 @@ class Replicator:
         on_forged: Callable[[str], Awaitable[None]],
         announce: Callable[[], Awaitable[None]],
         interval: float,
+        extra_wanted: BlobChooser | None = None,
+        on_fetched: Callable[[], None] | None = None,
     ) -> None:
         self.endpoint = endpoint
+        self.extra_wanted = extra_wanted
+        self.on_fetched = on_fetched  # a session completed some files
         self.host = host
         self.blobs = blobs
         self.peers = peers
@@ -244,8 +248,9 @@ class Replicator:
         self, state: PeerSync, session: transport.Session, *, initiator: bool
     ) -> LinkResult:
         conversation = Conversation(
-            session, self.host, self.blobs, initiator=initiator, is_revoked=self.is_revoked
-        )
+            session, self.host, self.blobs, initiator=initiator, is_revoked=self.is_revoked,
+            extra_wanted=self.extra_wanted,
+        )  # fmt: skip
         state.live = conversation
         self.sessions += 1
         try:
@@ -257,6 +262,8 @@ class Replicator:
 
     async def _record(self, state: PeerSync, result: LinkResult) -> None:
         state.last = result
+        if result.blobs and self.on_fetched is not None:
+            self.on_fetched()
         if result.completed:
             state.failures = 0
             state.next_try = 0.0
