@@ -54,7 +54,9 @@ def pack_folder(folder: Path, limits: ArchiveLimits | None = None) -> bytes:
 
 def _walk(root: Path, folder: Path) -> list[str]:
     out: list[str] = []
-    for entry in os.scandir(folder):
+    with os.scandir(folder) as scan:
+        entries = list(scan)
+    for entry in entries:
         if entry.name.startswith("."):
             continue
         mode = entry.stat(follow_symlinks=False).st_mode
