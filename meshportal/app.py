@@ -20,10 +20,12 @@ from aiohttp import web
 from captive.http import CAPTIVE, CaptiveConfig, setup_captive
 from captive.schema import MIGRATIONS as CAPTIVE_MIGRATIONS
 from meshportal import admin, status
-from meshportal.blobs import BlobStore
+from meshportal.blobs import BlobError, BlobStore
 from meshportal.identity import Identity
 from meshportal.mesh.peers import MIGRATIONS as MESH_MIGRATIONS
-from meshportal.packs import load_packs
+from meshportal.pack_archive import ArchiveError, ArchiveLimits
+from meshportal.pack_share import PackShare, ShareError, served_packs
+from meshportal.packs import PackError
 from meshportal.replica_host import ReplicaHost
 from meshportal.sdnotify import Notifier
 from meshportal.settings import Settings
@@ -64,6 +66,7 @@ BOX = web.AppKey("box", Box)
 DB = web.AppKey("db", Database)
 REPLICA = web.AppKey("replica", ReplicaHost)
 MESH: web.AppKey[Mesh] = web.AppKey("mesh")  # the class is imported lazily, with zeroconf
+SHARE = web.AppKey("pack_share", PackShare)
 
 
 def library_migrations() -> dict[str, list[str]]:
@@ -145,14 +148,57 @@ async def _mesh(app: web.Application) -> AsyncIterator[None]:
     box = app[BOX]
     # the wiki's own store: one owner of the blobs folder and its budget
     mesh = Mesh(box.settings, box.identity, app[DB], host=app[REPLICA], blobs=app[WIKI].blobs)
+    share = app[SHARE] = _pack_share(app, mesh)
+    mesh.extra_wanted, mesh.on_fetched = share.wanted_blobs, share.soon
     await mesh.async_start()
     app[MESH] = mesh
+    share.start()
+    if share.accept_list:
+        # an archive fetched just before a stop; boxes that take no packs skip this, so
+        # their replica still loads on first use only
+        share.soon()
     box.sections["mesh"] = mesh.status_section
+    box.sections["packs"] = share.status_section
     box.commands.update(mesh.commands())
+    box.commands["pack.publish"] = _publish_command(app)
     try:
         yield
     finally:
+        await share.stop()
         await mesh.async_stop()
+
+
+def _pack_share(app: web.Application, mesh: Mesh) -> PackShare:
+    box = app[BOX]
+
+    def served_version(name: str) -> str | None:
+        return next((p.version for p in app[PACKS] if p.name == name), None)
+
+    async def reload() -> None:
+        await reload_content(app)
+
+    return PackShare(
+        host=app[REPLICA], blobs=app[WIKI].blobs, data_dir=box.settings.data_dir,
+        node_id=box.identity.node_id, accept=box.settings.list_of("packs_accept"),
+        trusted=mesh.is_trusted, served_version=served_version, reload=reload,
+        limits=ArchiveLimits(max_bytes=box.settings["packs_max_mb"] * 1_000_000),
+    )  # fmt: skip
+
+
+def _publish_command(app: web.Application) -> AdminCommand:
+    async def run(request: dict[str, Any]) -> dict[str, Any]:
+        name = str(request.get("name", ""))
+        pack = next((p for p in app[PACKS] if p.name == name), None)
+        if pack is None:
+            return {"error": f"no content pack named {name!r} is served by this box"}
+        try:
+            entry = await app[SHARE].publish(pack)
+        except (ShareError, ArchiveError, PackError, BlobError) as exc:
+            return {"error": str(exc)}
+        return {"name": entry.name, "version": entry.version, "hash": entry.digest,
+                "size": entry.size, "publisher": entry.publisher}  # fmt: skip
+
+    return run
 
 
 async def _watchdog(app: web.Application) -> AsyncIterator[None]:
@@ -164,7 +210,7 @@ async def reload_content(app: web.Application) -> dict[str, Any]:
     """Read the content packs again (SIGHUP, `meshportal reload`): new lessons show at
     once, a broken pack is reported and skipped, the others keep working."""
     settings = app[BOX].settings
-    packs, problems = load_packs(_content_dir(settings))
+    packs, problems = served_packs(_content_dir(settings), settings.data_dir / "packs")
     for problem in problems:
         log.warning("content pack skipped: %s", problem)
     app[PACKS][:] = packs  # the same list object: handlers hold no stale copy
@@ -184,7 +230,7 @@ def create_app(settings: Settings, identity: Identity, notifier: Notifier) -> we
     app[BOX] = Box(settings, identity, notifier)
     # The mesh borrows the database, so it starts after it; the watchdog last.
     app.cleanup_ctx.extend([_database, _admin_socket, _mesh, _watchdog])
-    packs, problems = load_packs(_content_dir(settings))
+    packs, problems = served_packs(_content_dir(settings), settings.data_dir / "packs")
     for problem in problems:
         log.warning("content pack skipped: %s", problem)
     setup_lessons(app, packs, settings["box_name"])

@@ -16,7 +16,17 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from meshportal import __version__, admin, cli_admin, cli_ap, cli_peer, daemon, identity, status
+from meshportal import (
+    __version__,
+    admin,
+    cli_admin,
+    cli_ap,
+    cli_pack,
+    cli_peer,
+    daemon,
+    identity,
+    status,
+)
 from meshportal.cli_common import (
     EXIT_CANNOT_START,
     EXIT_CODES,
@@ -176,7 +186,7 @@ def _fail(message: str, code: int) -> int:
 
 def _registrars() -> list[Callable[[Any], None]]:
     """Subcommands contributed by other modules (ap, peer, admin…)."""
-    return [cli_ap.register, cli_peer.register, cli_admin.register]
+    return [cli_ap.register, cli_peer.register, cli_pack.register, cli_admin.register]
 
 
 if __name__ == "__main__":

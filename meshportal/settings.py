@@ -165,8 +165,13 @@ SETTINGS: tuple[Setting, ...] = (
          "Seconds between periodic syncs with peers not known to be even (with jitter);"
          " also the longest back-off after failures."),
     _row("files_budget_mb", "int", 2000,
-         "Disk budget in MB for attachments (wiki files): uploads and fetches from peers"
-         " stop there."),
+         "Disk budget in MB for attachments (wiki files) and shared packs' archives:"
+         " uploads and fetches from peers stop there."),
+    _row("packs_accept", "str", "",
+         "Content packs this box takes from trusted peers, comma-separated names;"
+         " * for all, empty for none. Packs from untrusted publishers are never installed."),
+    _row("packs_max_mb", "int", 64,
+         "Largest content pack archive, in MB, that this box shares or installs."),
 )  # fmt: skip
 
 SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}

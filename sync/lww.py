@@ -40,6 +40,11 @@ class LwwMap:
         entry = self._entries.get(key)
         return entry[3] if entry is not None and entry[2] else default
 
+    def writer(self, key: str) -> str | None:
+        """The origin whose write holds ``key`` now (None if absent): who set this value."""
+        entry = self._entries.get(key)
+        return entry[1] if entry is not None and entry[2] else None
+
     def local_set(self, origin: str, hlc: int, key: str, value: Any) -> list[Any]:
         op = ["s", key, value]
         self.apply(op, origin, hlc)

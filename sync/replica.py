@@ -90,6 +90,24 @@ class Replica:
     def version_vector(self) -> VersionVector:
         return dict(self.vv)
 
+    def writer(self, name: str, key: str) -> str | None:
+        """The origin of the write that holds ``key`` of the map ``name`` now, if any."""
+        doc = self.docs.get(name)
+        if doc is None or doc.type_name != "map":
+            return None
+        origin: str | None = doc.writer(key)  # type: ignore[attr-defined]
+        return origin
+
+    def public_key(self, origin: str) -> bytes | None:
+        """The Ed25519 key of an origin whose signed changes this replica holds: every
+        segment carries it and ingest checked it against the origin's id."""
+        if origin == self.node_id:
+            return self.identity.public_bytes
+        log = self.logs.get(origin)
+        if log is None or not log.segments:
+            return None
+        return log.segments[0].envelope.public_key
+
     def history(self, name: str) -> list[HistoryEntry]:
         """Changes that touched `name`, oldest first, each with the version it produced."""
         return document_history(self, name)

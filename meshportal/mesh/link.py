@@ -38,6 +38,7 @@ from meshportal.blobs import BlobError, BlobStore, is_blob_hash
 from meshportal.identity import node_id_from_public_key
 from meshportal.mesh import framing
 from meshportal.mesh.transport import Session
+from meshportal.pack_catalog import catalog_blobs
 from meshportal.replica_host import ReplicaHost
 from sync.chain import open_envelope
 from sync.change import VersionVector
@@ -73,6 +74,14 @@ def referenced_blobs(replica: Replica) -> dict[str, int]:
             if isinstance(digest, str) and is_blob_hash(digest) and type(size) is int and size >= 0:
                 out[digest] = size
     return out
+
+
+def served_blobs(replica: Replica) -> dict[str, int]:
+    """What a peer may fetch from us: attachments and the shared packs' archives."""
+    return referenced_blobs(replica) | catalog_blobs(replica)
+
+
+BlobChooser = Callable[[Replica], dict[str, int]]
 
 
 def lag(mine: VersionVector, theirs: VersionVector) -> tuple[int, int]:
@@ -130,8 +139,10 @@ class Conversation:
         *,
         initiator: bool,
         is_revoked: Callable[[str], bool],
+        extra_wanted: BlobChooser | None = None,
     ) -> None:
         self.session = session
+        self.extra_wanted = extra_wanted  # beyond attachments: the packs this box takes
         self.host = host
         self.blobs = blobs
         self.initiator = initiator
@@ -288,9 +299,9 @@ class Conversation:
         if not isinstance(digest, str) or type(offset) is not int or offset < 0:
             raise LinkError("a blob request names a hash and an offset")
         if self._served is None:
-            # Only attachments our pages name: a hash alone opens nothing else.
+            # Only what our pages and pack catalog name: a hash alone opens nothing else.
             replica = self._source.replica if self._source else None
-            self._served = referenced_blobs(replica) if replica is not None else {}
+            self._served = served_blobs(replica) if replica is not None else {}
         if self.blobs is None or digest not in self._served or not self.blobs.has(digest):
             self._send({"t": "bn", "h": digest})
             return
@@ -301,6 +312,8 @@ class Conversation:
         try:
             if self.blobs is not None and self._source is not None:
                 wanted = referenced_blobs(self._source.replica)
+                if self.extra_wanted is not None:
+                    wanted |= self.extra_wanted(self._source.replica)
                 for digest, size in sorted(wanted.items()):
                     if self.blobs.has(digest):
                         continue

@@ -32,7 +32,7 @@ from meshportal.replica_host import ReplicaHost
 if TYPE_CHECKING:
     # The conversation (and the sync engine with cryptography) load with the first sync:
     # an idle box that never meets a peer keeps that memory.
-    from meshportal.mesh.link import Conversation, LinkResult
+    from meshportal.mesh.link import BlobChooser, Conversation, LinkResult
     from sync.change import Change
     from sync.replica import Replica
 
@@ -71,8 +71,12 @@ class Replicator:
         on_forged: Callable[[str], Awaitable[None]],
         announce: Callable[[], Awaitable[None]],
         interval: float,
+        extra_wanted: BlobChooser | None = None,
+        on_fetched: Callable[[], None] | None = None,
     ) -> None:
         self.endpoint = endpoint
+        self.extra_wanted = extra_wanted
+        self.on_fetched = on_fetched  # a session completed some files
         self.host = host
         self.blobs = blobs
         self.peers = peers
@@ -252,8 +256,9 @@ class Replicator:
         from meshportal.mesh.link import Conversation
 
         conversation = Conversation(
-            session, self.host, self.blobs, initiator=initiator, is_revoked=self.is_revoked
-        )
+            session, self.host, self.blobs, initiator=initiator, is_revoked=self.is_revoked,
+            extra_wanted=self.extra_wanted,
+        )  # fmt: skip
         state.live = conversation
         self.sessions += 1
         try:
@@ -265,6 +270,8 @@ class Replicator:
 
     async def _record(self, state: PeerSync, result: LinkResult) -> None:
         state.last = result
+        if result.blobs and self.on_fetched is not None:
+            self.on_fetched()
         if result.completed:
             state.failures = 0
             state.next_try = 0.0

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from meshportal.blobs import BlobStore
 from meshportal.identity import Identity
 from meshportal.mesh import advert, certs, framing, interfaces, pairing, transport
+from meshportal.mesh.link import BlobChooser
 from meshportal.mesh.peers import PeerError, PeerTable, check_node_id, parse_host_port
 from meshportal.mesh.replication import Replicator
 from meshportal.replica_host import ReplicaHost
@@ -71,6 +72,9 @@ class Mesh:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._adverts: dict[str, advert.Advert] = {}  # latest TXT per node, for pairing
         self._sessions: dict[str, set[transport.Session]] = {}  # open, by peer node id
+        # set before async_start by whoever shares content packs (pack_share)
+        self.extra_wanted: BlobChooser | None = None
+        self.on_fetched: Callable[[], None] | None = None
 
     # -- lifecycle -------------------------------------------------------
 
@@ -91,6 +95,7 @@ class Mesh:
                 endpoint=self.endpoint, host=self.host, blobs=self.blobs, peers=self.peers,
                 policy=self.policy, is_revoked=self.is_revoked, on_forged=self._on_forged,
                 announce=self.vector_changed, interval=self.settings["sync_interval"],
+                extra_wanted=self.extra_wanted, on_fetched=self.on_fetched,
             )  # fmt: skip
             await self.replicator.async_start()  # reads the digest the advert needs
         await self._async_start_discovery()
@@ -176,6 +181,11 @@ class Mesh:
         if node_id in self._trusted:
             return "trusted"
         return "public" if self.settings["public_mode"] else None
+
+    def is_trusted(self, node_id: str) -> bool:
+        """Trusted by the admin and neither revoked nor blocked: public mode never counts
+        here (installing a content pack is the box vouching for it)."""
+        return node_id in self._trusted and self.policy(node_id) == "trusted"
 
     def is_revoked(self, node_id: str) -> bool:
         """For the sync layer: changes authored by a revoked node are rejected."""

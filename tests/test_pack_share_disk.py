@@ -1,0 +1,40 @@
+"""Installed packs on disk: which version is served, and a swap cut half-way."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from meshportal.pack_share import _repair, served_packs
+from tests.test_packs import GOOD, make_pack
+
+
+def _version(pack: Path, version: str) -> None:
+    manifest = pack / "manifest.toml"
+    manifest.write_text(manifest.read_text().replace('version = "1"', f'version = "{version}"'))
+
+
+def test_the_higher_version_of_a_name_is_served_and_a_tie_goes_to_the_shipped(
+    tmp_path: Path,
+) -> None:
+    shipped, shared = tmp_path / "content", tmp_path / "packs"
+    _version(make_pack(shipped, "cuisine", GOOD), "1.9")
+    _version(make_pack(shared, "cuisine", GOOD), "1.10")
+    make_pack(shipped, "eau", GOOD)
+    make_pack(shared, "eau", GOOD)
+    make_pack(shared, "jardin", GOOD)
+    packs, problems = served_packs(shipped, shared)
+    assert problems == []
+    where = {p.name: p.path.parent for p in packs}
+    assert where == {"cuisine": shared, "eau": shipped, "jardin": shared}
+
+
+def test_a_swap_cut_after_moving_the_old_folder_aside_is_undone(tmp_path: Path) -> None:
+    shared, staging = tmp_path / "packs", tmp_path / "packs-staging"
+    shared.mkdir()
+    old = make_pack(staging, "replaced-cuisine", GOOD)  # moved aside, new one not in yet
+    make_pack(staging, "cuisine-0123456789abcdef", GOOD)  # a half-written new version
+    _repair(shared, staging)
+    assert (shared / "cuisine" / "manifest.toml").is_file() and not old.exists()
+    assert list(staging.iterdir()) == []
+    packs, _ = served_packs(tmp_path / "none", shared)
+    assert [p.name for p in packs] == ["cuisine"]
