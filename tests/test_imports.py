@@ -51,3 +51,18 @@ def test_layers_stay_apart_at_run_time(package: str, forbidden: set[str]) -> Non
 
 def test_cli_imports_in_a_fresh_interpreter() -> None:
     assert "meshportal" in _loaded("meshportal")
+
+
+def test_start_up_imports_nothing_heavy() -> None:
+    """Idle memory is a budget (45 MB): the engine, cryptography, templates, Markdown and
+    mDNS load on first use, never with the daemon's modules."""
+    code = (
+        "import sys, meshportal.daemon, meshportal.app, meshportal.mesh.service\n"
+        "heavy = ('cryptography', 'jinja2', 'markdown_it', 'nh3', 'zeroconf', 'babel',\n"
+        "         'sync.replica', 'sync.chain', 'sync.protocol', 'sync.text')\n"
+        "print(sorted(m for m in sys.modules if m.startswith(heavy)))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert done.stdout.strip() == "[]", done.stdout

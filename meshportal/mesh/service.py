@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 from meshportal.blobs import BlobStore
 from meshportal.identity import Identity
 from meshportal.mesh import advert, certs, framing, interfaces, pairing, transport
-from meshportal.mesh.link import BlobChooser
 from meshportal.mesh.peers import PeerError, PeerTable, check_node_id, parse_host_port
 from meshportal.mesh.replication import Replicator
 from meshportal.replica_host import ReplicaHost
@@ -27,6 +26,7 @@ from meshportal.store import Database
 
 if TYPE_CHECKING:
     from meshportal.mesh.discovery import Discovery
+    from meshportal.mesh.link import BlobChooser
 
 log = logging.getLogger("meshportal.mesh")
 VectorSource = Callable[[], Mapping[str, int]]
