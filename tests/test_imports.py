@@ -59,7 +59,7 @@ def test_start_up_imports_nothing_heavy() -> None:
     code = (
         "import sys, meshportal.daemon, meshportal.app, meshportal.mesh.service\n"
         "heavy = ('cryptography', 'jinja2', 'markdown_it', 'nh3', 'zeroconf', 'babel',\n"
-        "         'sync.replica', 'sync.chain', 'sync.protocol', 'sync.text')\n"
+        "         'sync.replica', 'sync.chain', 'sync.protocol', 'sync.ingest')\n"
         "print(sorted(m for m in sys.modules if m.startswith(heavy)))\n"
     )
     done = subprocess.run(
