@@ -173,6 +173,13 @@ def test_a_daemon_killed_mid_sync_resumes_without_duplicates_or_loss(lab: Lab) -
     pages = {f"wiki/p{i:02d}/body": base64.b64encode(os.urandom(500_000)).decode()
              for i in range(40)}  # fmt: skip
     offline.edit(giver.data, *(_text(name, text) for name, text in pages.items()))
+    # a slow link, as between two villages: 28 MB take several seconds, so the kill
+    # lands mid-sync whatever the machine's speed (unthrottled it can finish between polls)
+    subprocess.run(
+        ["ip", "netns", "exec", giver.ns, "tc", "qdisc", "add", "dev", "eth0", "root",
+         "tbf", "rate", "40mbit", "burst", "64kb", "latency", "200ms"],
+        check=True,
+    )  # fmt: skip
     lab.start(giver, None, *SYNC)
     lab.start(taker, None, *SYNC)
     deadline = time.monotonic() + 30
