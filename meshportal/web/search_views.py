@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from meshportal.web.render import render
+from meshportal.web.i18n import choose_language
+from meshportal.web.render import PAGES, render_html, respond
 from meshportal.web.wiki_views import WIKI
 
 __all__ = ["setup_search"]
@@ -12,20 +13,22 @@ __all__ = ["setup_search"]
 
 async def search(request: web.Request) -> web.Response:
     query = request.query.get("q", "")[:200]
-    hits = await request.app[WIKI].search(query) if query.strip() else []
-    pages = {p.pid: p.slug for p in await request.app[WIKI].pages()} if hits else {}
-    results = []
-    for hit in hits:
-        if hit.kind == "wiki":
-            if hit.ref not in pages:
-                continue
-            url = f"/wiki/{pages[hit.ref]}"
-        else:
-            url = hit.ref
-        results.append(
-            {"url": url, "title": hit.title, "parts": hit.snippet_parts, "kind": hit.kind}
+    wiki = request.app[WIKI]
+    lang = choose_language(request)
+    # the same words give the same page until the next commit or content reload
+    key = ("search", lang, query, wiki.generation)
+    cache = request.app[PAGES]
+    html = cache.get(key)
+    if html is None:
+        hits = await wiki.search(query) if query.strip() else []
+        results = [
+            {"url": hit.url, "title": hit.title, "parts": hit.snippet_parts, "kind": hit.kind}
+            for hit in hits
+        ]
+        html = cache.put(
+            key, render_html(request, "search.html", lang, query=query, results=results)
         )
-    return render(request, "search.html", query=query, results=results)
+    return respond(request, html, lang)
 
 
 def setup_search(app: web.Application) -> None:

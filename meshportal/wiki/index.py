@@ -42,7 +42,7 @@ class Revision:
 @dataclass(frozen=True)
 class SearchHit:
     kind: str  # 'wiki' or 'lesson'
-    ref: str  # page id or lesson URL
+    url: str  # where the hit is read
     title: str
     snippet_parts: list[tuple[str, bool]]  # (text, highlighted)
     lang: str
@@ -98,9 +98,11 @@ async def set_searchable(
 
 # title matches weigh five times body matches; the two markers are our constants
 _SEARCH_SQL = (
-    "SELECT kind, ref, title, lang, snippet(portal_search, 1, "  # noqa: S608
-    f"'{_MARK_OPEN}', '{_MARK_CLOSE}', '…', 16) FROM portal_search"
-    " WHERE portal_search MATCH ? ORDER BY bm25(portal_search, 5.0, 1.0) LIMIT ?"
+    "SELECT s.kind, CASE s.kind WHEN 'wiki' THEN '/wiki/' || p.slug ELSE s.ref END,"  # noqa: S608
+    f" s.title, s.lang, snippet(portal_search, 1, '{_MARK_OPEN}', '{_MARK_CLOSE}', '…', 16)"
+    " FROM portal_search s LEFT JOIN wiki_page p ON s.kind = 'wiki' AND p.pid = s.ref"
+    " WHERE portal_search MATCH ? AND (s.kind != 'wiki' OR p.pid IS NOT NULL)"
+    " ORDER BY bm25(portal_search, 5.0, 1.0) LIMIT ?"
 )
 
 
