@@ -19,6 +19,7 @@ class Load:
     p50_ms: float
     p99_ms: float
     non_2xx_3xx: int
+    requests: int  # answered in the run, for the server's CPU time per request
 
 
 def _ms(text: str) -> float:
@@ -46,4 +47,5 @@ def wrk(url: str, host: str, connections: int = 100, duration: float = 5.0) -> L
         raise RuntimeError(f"wrk printed no figures for {url}:\n{out}")
     rps, p50, p99 = float(rps_m.group(1)), _ms(p50_m.group(1)), _ms(p99_m.group(1))
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    return Load(rps, p50, p99, int(bad.group(1)) if bad else 0)
+    done = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    return Load(rps, p50, p99, int(bad.group(1)) if bad else 0, done)

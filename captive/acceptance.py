@@ -10,11 +10,10 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 import aiosqlite
 
-from captive.neighbours import ARP_TABLE, mac_of
+from captive.neighbours import NeighbourTable
 
 ConnectionProvider = Callable[[], aiosqlite.Connection]
 # A write transaction on the shared writer: the daemon passes its own, which also
@@ -53,13 +52,13 @@ class AcceptanceStore:
         connection: ConnectionProvider,
         transaction: TransactionProvider,
         lifetime: float,
-        arp_table: Path = ARP_TABLE,
+        neighbours: NeighbourTable | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._connection = connection
         self._transaction = transaction
         self.lifetime = lifetime
-        self._arp_table = arp_table
+        self._neighbours = neighbours or NeighbourTable()
         self._clock = clock
         self._by_ip: dict[str, Acceptance] = {}
 
@@ -81,14 +80,15 @@ class AcceptanceStore:
         if found.expires_at <= self._clock():
             return None
         if found.mac is not None:
-            seen = mac_of(ip, self._arp_table)
+            seen = self._neighbours.mac_of(ip)
             if seen is not None and seen != found.mac:
                 return None
         return found
 
     async def async_accept(self, ip: str) -> Acceptance:
         now = self._clock()
-        record = Acceptance(ip, mac_of(ip, self._arp_table), now, now + self.lifetime)
+        mac = self._neighbours.mac_of(ip, fresh=True)
+        record = Acceptance(ip, mac, now, now + self.lifetime)
         # One transaction: the purge of expired rows rides along with the write, so an
         # idle box needs no periodic clean-up task.
         async with self._transaction() as conn:

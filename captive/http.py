@@ -1,6 +1,6 @@
 """The captive portal inside the daemon's aiohttp application.
 
-A middleware looks at every request before any route:
+Every request is sorted before any route:
 - a request for the box itself goes on to the site, tagged with whether the client
   has accepted and with the Enter form's fields;
 - a connectivity probe gets the portal redirect until the client accepts, then its
@@ -8,6 +8,11 @@ A middleware looks at every request before any route:
 - any other host (or a hard-coded address that nftables brought here) is sent to the
   portal.
 The client is the socket's peer address: forwarding headers are never trusted.
+
+Two places sort, with the same functions: a middleware, which works under any runner
+(the test client too), and ``answer_before_routing``, which the daemon puts in front of
+its router.  There, probes and foreign hosts skip URL routing and the middleware chain,
+which under a probe storm cost as much as the answer itself (bench/bench_captive.py).
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ from captive.guards import FormTokens, RateLimiter
 from captive.probes import Classification, Kind, classify
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# What aiohttp's low-level server calls for each request, before any routing.
+ServerHandler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 ENTER_PATH = "/captive/enter"
 DONE_PATH = "/captive/ok"
 API_PATH = "/api/captive"
@@ -66,6 +73,11 @@ class CaptiveState:
     # (Host, path) -> classification: phones repeat the same few probes, and a storm
     # repeats one; the bound keeps hostile variety from growing it.
     _seen: dict[tuple[str | None, str], Classification] = field(default_factory=dict)
+    # Answers are immutable data, built once: a probe storm only copies them out.
+    portal_answer: Answer = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.portal_answer = to_portal(self.config.portal_url)
 
     def classify(self, host: str | None, path: str) -> Classification:
         key = (host, path)
@@ -84,7 +96,7 @@ ACCEPTED = web.RequestKey("captive.accepted", bool)
 ENTER_FORM = web.RequestKey("captive.enter", dict)
 
 
-def client_ip(request: web.Request) -> str:
+def client_ip(request: web.BaseRequest) -> str:
     peer = request.transport.get_extra_info("peername") if request.transport else None
     if isinstance(peer, tuple) and peer:
         return str(peer[0])
@@ -99,22 +111,55 @@ def _enter_fields(state: CaptiveState, ip: str) -> dict[str, str]:
     return {TOKEN_FIELD: state.tokens.issue(ip)}
 
 
-@web.middleware
-async def captive_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    state = request.app[CAPTIVE]
-    ip = client_ip(request)
-    found = state.classify(request.headers.get("Host"), request.rel_url.raw_path)
-    if found.kind is Kind.BOX:
-        request[ACCEPTED] = state.store.current(ip) is not None
-        request[ENTER_FORM] = {"action": ENTER_PATH, "fields": _enter_fields(state, ip)}
-        return await handler(request)
+def _sort(state: CaptiveState, request: web.BaseRequest) -> Classification:
+    return state.classify(request.headers.get("Host"), request.rel_url.raw_path)
+
+
+def _answer_outsider(state: CaptiveState, found: Classification, ip: str) -> web.Response:
+    """The answer to a probe or a foreign host: never a page of the box's site."""
     if not state.limiter.allow(ip):
         # Only probes and foreign hosts are limited: the box's own pages never are.
         return web.Response(status=429, text="Trop de requêtes / Too many requests\n",
                             headers={"Retry-After": "5", "Cache-Control": "no-store"})  # fmt: skip
     if found.kind is Kind.PROBE and found.system is not None and state.store.current(ip):
         return _respond(online(found.system))
-    return _respond(to_portal(state.config.portal_url))
+    return _respond(state.portal_answer)
+
+
+@web.middleware
+async def captive_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    state = request.app[CAPTIVE]
+    ip = client_ip(request)
+    found = _sort(state, request)
+    if found.kind is not Kind.BOX:
+        return _answer_outsider(state, found, ip)
+    request[ACCEPTED] = state.store.current(ip) is not None
+    request[ENTER_FORM] = {"action": ENTER_PATH, "fields": _enter_fields(state, ip)}
+    return await handler(request)
+
+
+def answer_before_routing(runner: web.AppRunner) -> None:
+    """Answer probes and foreign hosts before the router; call after ``runner.setup()``.
+
+    Each connection takes the server's handler when it opens, so this must run before
+    the site starts listening (or before the first connection, in a test).  Requests
+    for the box go on to the application unchanged, middleware included.
+    """
+    server = runner.server
+    if server is None:
+        raise RuntimeError("answer_before_routing() needs a runner that is set up")
+    state = runner.app[CAPTIVE]
+    server.request_handler = _front_door(state, server.request_handler)
+
+
+def _front_door(state: CaptiveState, application: ServerHandler) -> ServerHandler:
+    async def front_door(request: web.BaseRequest) -> web.StreamResponse:
+        found = _sort(state, request)
+        if found.kind is Kind.BOX:
+            return await application(request)
+        return _answer_outsider(state, found, client_ip(request))
+
+    return front_door
 
 
 async def welcome(request: web.Request) -> web.Response:

@@ -8,6 +8,8 @@ seen on that IP means another device got the address, so it must accept again.
 from __future__ import annotations
 
 import re
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 ARP_TABLE = Path("/proc/net/arp")
@@ -30,9 +32,38 @@ def parse_arp_table(text: str) -> dict[str, str]:
     return table
 
 
-def mac_of(ip: str, table_path: Path = ARP_TABLE) -> str | None:
+def read_arp_table(table_path: Path = ARP_TABLE) -> dict[str, str]:
     try:
         text = table_path.read_text(encoding="ascii", errors="replace")
     except OSError:
-        return None  # not readable here (sandbox, other OS): no evidence, no harm
-    return parse_arp_table(text).get(ip)
+        return {}  # not readable here (sandbox, other OS): no evidence, no harm
+    return parse_arp_table(text)
+
+
+class NeighbourTable:
+    """The kernel's table, read at most once every ``max_age`` seconds.
+
+    Every probe of an accepted client checks its MAC: reading and parsing the whole
+    table each time would turn a probe storm into a storm of /proc reads.  An address
+    changes hands only when a DHCP lease ends, so a second's delay in noticing is nothing.
+    """
+
+    def __init__(
+        self,
+        table_path: Path = ARP_TABLE,
+        max_age: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._path = table_path
+        self._max_age = max_age
+        self._clock = clock
+        self._table: dict[str, str] = {}
+        self._read_at: float | None = None
+
+    def mac_of(self, ip: str, *, fresh: bool = False) -> str | None:
+        """``fresh`` reads the table now: for the moment of accepting, which is rare."""
+        now = self._clock()
+        if fresh or self._read_at is None or now - self._read_at >= self._max_age:
+            self._table = read_arp_table(self._path)
+            self._read_at = now
+        return self._table.get(ip)

@@ -15,6 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
+from captive.http import CAPTIVE, answer_before_routing
 from meshportal import identity
 from meshportal.app import create_app, library_migrations, reload_content
 from meshportal.sdnotify import Notifier
@@ -122,6 +123,8 @@ async def _run(app: web.Application, settings: Settings, notifier: Notifier) -> 
     loop.add_signal_handler(signal.SIGHUP, reload)
     try:
         await runner.setup()  # runs the cleanup_ctx start-up: database, admin socket…
+        if CAPTIVE in app:
+            answer_before_routing(runner)  # before the first connection: see its docstring
         site = web.TCPSite(runner, settings["host"], settings["port"])
         try:
             await site.start()

@@ -10,7 +10,7 @@ import pytest
 from aiohttp import ClientSession, web
 from aiohttp.test_utils import TestServer
 
-from captive.http import ACCEPTED, CaptiveConfig, setup_captive
+from captive.http import ACCEPTED, CaptiveConfig, answer_before_routing, setup_captive
 from captive.schema import MIGRATIONS
 
 CONFIG = CaptiveConfig(
@@ -45,11 +45,18 @@ def portal_app(conn: aiosqlite.Connection, config: CaptiveConfig = CONFIG) -> we
     return app
 
 
-@pytest.fixture
-async def portal(tmp_path: Path) -> AsyncIterator[tuple[TestServer, ClientSession]]:
+# The portal sorts requests in two places (see captive/http.py): every test runs
+# against both, so the daemon's front door and the plain middleware cannot drift apart.
+@pytest.fixture(params=["front door", "middleware only"])
+async def portal(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[tuple[TestServer, ClientSession]]:
     conn = await open_db(tmp_path / "portal.sqlite3")
     server = TestServer(portal_app(conn), host="127.0.0.1")
     await server.start_server()
+    if request.param == "front door":
+        assert server.runner is not None
+        answer_before_routing(server.runner)  # no connection is open yet
     async with ClientSession() as session:
         yield server, session
     await server.close()

@@ -7,9 +7,10 @@ import re
 from pathlib import Path
 
 import pytest
-from aiohttp import ClientSession
+from aiohttp import ClientSession, web
 from aiohttp.test_utils import TestServer
 
+from captive.http import Handler, answer_before_routing
 from captive.probes import PROBES
 from tests.captive.conftest import CONFIG, open_db, portal_app
 
@@ -177,3 +178,39 @@ async def test_acceptance_survives_a_restart_and_expires(tmp_path: Path) -> None
     await server.close()
     await conn.close()
     assert CONFIG.acceptance_seconds == 3600
+
+
+async def test_front_door_answers_outsiders_before_any_route_or_middleware(
+    tmp_path: Path,
+) -> None:
+    """With answer_before_routing, probes and foreign hosts never reach the application;
+    requests for the box still go through its middlewares and routes."""
+    conn = await open_db(tmp_path / "portal.sqlite3")
+    app = portal_app(conn)
+    reached: list[str] = []
+
+    @web.middleware
+    async def count(request: web.Request, handler: Handler) -> web.StreamResponse:
+        reached.append(request.host)
+        return await handler(request)
+
+    app.middlewares.insert(0, count)  # outermost: it sees whatever reaches the app
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        assert server.runner is not None
+        answer_before_routing(server.runner)
+        async with ClientSession() as session:
+            portal = (server, session)
+            probe = ("connectivitycheck.gstatic.com", "/generate_204")
+            assert (await get(portal, *probe)).status == 302
+            assert (await get(portal, "example.org", "/lecons")).status == 302
+            assert reached == []
+            await accept(portal)  # the welcome page and the form: the box's own
+            assert (await get(portal, *probe)).status == 204
+            page = await get(portal, "booture.lan", "/lecons")
+            assert await page.text() == "site accepted=True"
+        assert reached == ["booture.lan"] * 3
+    finally:
+        await server.close()
+        await conn.close()
