@@ -25,7 +25,7 @@ from sync.identity import Identity
 from sync.ingest import IngestResult, ingest
 from sync.log import OrderRun, OriginLog, segment_rank
 
-__all__ = ["Listener", "Replica"]
+__all__ = ["Listener", "Replica", "mark_dirty"]
 
 Listener = Callable[[list[Change], bool], None]
 """Called after changes were applied: (changes, local).  Must not raise."""
@@ -33,6 +33,15 @@ Listener = Callable[[list[Change], bool], None]
 DEFAULT_SEAL_EVERY = 4096
 DEFAULT_BUFFER_LIMIT = 65_536
 MAX_SEGMENT_BYTES = 1 << 20  # one segment always fits in one BATCH frame of the protocol
+
+
+def mark_dirty(dirty: dict[str, list[int]], name: str, position: int) -> None:
+    """Note that one op of change number `position` touched document `name`."""
+    entry = dirty.get(name)
+    if entry is None:
+        dirty[name] = [position, 1]
+    else:
+        entry[1] += 1
 
 
 class Replica:
@@ -60,8 +69,12 @@ class Replica:
         self.new_deps: dict[str, int] = {}  # remote progress since our last local change
         self.order: list[OrderRun] = []
         self.listeners: list[Listener] = []
-        # journal drained by the store after each durable commit
-        self.dirty_docs: set[str] = set()
+        # journal drained by the store after each durable commit.  Changes are numbered
+        # 0, 1, 2... in application order (`applied_total` is the next number); a dirty
+        # document maps to the number of the first change it received since its state was
+        # last stored, so the store can replay from there at load (see sync/store.py).
+        self.applied_total = 0
+        self.dirty_docs: dict[str, list[int]] = {}  # name -> [first change, ops since]
         self.unsaved_segments: list[Segment] = []
         self.saved_order = 0  # runs before this index are persisted (the last may grow)
         self.evidence: list[tuple[str, int, bytes, bytes]] = []  # (origin, seq, kept, rejected)
@@ -135,11 +148,18 @@ class Replica:
         else:
             run = self._own_run = OrderRun(origin, seq, seq)
             self.order.append(run)
+        position = self.applied_total
+        self.applied_total = position + 1
+        dirty = self.dirty_docs
         if name is not None:
-            self.dirty_docs.add(name)
+            entry = dirty.get(name)
+            if entry is None:
+                dirty[name] = [position, len(ops)]
+            else:
+                entry[1] += len(ops)
         else:
             for doc_name, _type, _op in ops:
-                self.dirty_docs.add(doc_name)
+                mark_dirty(dirty, doc_name, position)
         if self.listeners:
             self._notify([change], True)
         if len(pending) >= self.seal_every:
@@ -276,8 +296,9 @@ class Replica:
     def apply_segments(self, raws: Iterable[bytes]) -> IngestResult:
         """Validate and apply a batch of remote segments atomically.
 
-        Raises a SyncError subclass and changes nothing on bad input, except that
-        equivocation evidence is recorded (see PROTOCOL.md).  Duplicates are no-ops.
+        Raises a SyncError subclass and changes nothing on bad input.  Equivocating
+        segments are refused alone: evidence recorded, the rest applied, and the refusals
+        listed in the result (see PROTOCOL.md).  Duplicates are no-ops.
         """
         result = ingest(self, list(raws))
         if result.applied and self.listeners:

@@ -228,65 +228,48 @@ class TextDoc:
 
     def apply(self, op: Any, origin: str, hlc: int) -> None:
         """Apply an op from any replica; idempotent; validates before changing anything."""
-        if not isinstance(op, list | tuple) or not op:
-            raise MalformedOp("a text op is a non-empty array")
-        kind = op[0]
-        if kind == "i":
-            self._apply_insert(op, origin)
-        elif kind == "d":
-            self._apply_delete(op)
+        self.checker()(op, origin, hlc)
+        self.apply_checked(op, origin, hlc)
+
+    def checker(self) -> TextChecker:
+        """A validator for a sequence of ops to be applied in that order (see TextChecker)."""
+        return TextChecker(self)
+
+    def apply_checked(self, op: Any, origin: str, hlc: int) -> None:
+        """Apply an op that this document's checker accepted, in the order it checked it.
+
+        The lean remote path: no re-validation, one index lookup per origin.
+        """
+        if op[0] == "i":
+            _, counter, text, left, right = op
+            if counter < self._next.get(origin, 0):
+                return  # already applied (the checker proved it is a known id)
+            n = len(text)
+            self._integrate(
+                _Item(
+                    origin,
+                    counter,
+                    n,
+                    text,
+                    None if left is None else (left[0], left[1]),
+                    None if right is None else (right[0], right[1]),
+                )
+            )
+            self._next[origin] = counter + n
         else:
-            raise MalformedOp(f"unknown text op kind {kind!r}")
+            for range_origin, start, length in op[1]:
+                self._delete_range(range_origin, start, length)
 
-    def _apply_insert(self, op: Any, origin: str) -> None:
-        if len(op) != 5:
-            raise MalformedOp("a text insert has 5 fields")
-        _, counter, text, raw_left, raw_right = op
-        if type(counter) is not int or counter < 0:
-            raise MalformedOp("a text insert's counter is a non-negative integer")
-        if not isinstance(text, str) or not text:
-            raise MalformedOp("a text insert carries a non-empty string")
-        left_id = _check_id(raw_left, "left origin")
-        right_id = _check_id(raw_right, "right origin")
-        if not isinstance(origin, str):
-            raise MalformedOp("origin must be a string")
-        if self._find(origin, counter) is not None:
-            return  # already applied: ops are idempotent
-        if counter < self._next.get(origin, 0):
-            raise MalformedOp(f"counter {counter} of {origin[:8]} overlaps an existing run")
-        for ref in (left_id, right_id):
-            if ref is not None and self._find(*ref) is None:
-                raise MalformedOp(f"text insert refers to unknown character {ref[0][:8]}:{ref[1]}")
-        self._integrate(_Item(origin, counter, len(text), text, left_id, right_id))
-        self._next[origin] = counter + len(text)
-
-    def _apply_delete(self, op: Any) -> None:
-        if len(op) != 2 or not isinstance(op[1], list | tuple):
-            raise MalformedOp("a text delete is ['d', [[origin, start, length], ...]]")
-        ranges: list[tuple[str, int, int]] = []
-        for entry in op[1]:
-            if (
-                not isinstance(entry, list | tuple)
-                or len(entry) != 3
-                or not isinstance(entry[0], str)
-                or type(entry[1]) is not int
-                or type(entry[2]) is not int
-                or entry[1] < 0
-                or entry[2] < 1
-            ):
-                raise MalformedOp("a deleted range is [origin, start, length >= 1]")
-            if not self._covers(entry[0], entry[1], entry[2]):
-                raise MalformedOp(f"text delete names unknown characters of {entry[0][:8]}")
-            ranges.append((entry[0], entry[1], entry[2]))
-        for origin, start, length in ranges:
-            self._delete_range(origin, start, length)
+    def size_hint(self) -> int:
+        """Items held (tombstones included): what encode_state costs, in rough units."""
+        return len(self._blocks) * _BLOCK
 
     def _delete_range(self, origin: str, start: int, length: int) -> None:
         end = start + length
         counter = start
         while counter < end:
             item = self._find(origin, counter)
-            assert item is not None  # checked by _covers
+            assert item is not None  # checked by TextChecker
             bi, ii = self._where(item)
             if item.counter < counter:
                 item = self._split(bi, ii, counter - item.counter)
@@ -332,8 +315,11 @@ class TextDoc:
                     conflicting.clear()
                 elif other.right_id == item.right_id:
                     break
-            elif other.left_id is not None and id(self._find(*other.left_id)) in before_origin:
-                if id(self._find(*other.left_id)) not in conflicting:
+            elif (
+                other.left_id is not None
+                and (origin_key := id(self._find(*other.left_id))) in before_origin
+            ):
+                if origin_key not in conflicting:
                     bi, ii = obi, oii
                     conflicting.clear()
             else:
@@ -575,11 +561,97 @@ class TextDoc:
         item = runs[k]
         return item if counter < item.counter + item.length else None
 
-    def _covers(self, origin: str, start: int, length: int) -> bool:
-        counter, end = start, start + length
-        while counter < end:
-            item = self._find(origin, counter)
-            if item is None:
-                return False
-            counter = item.counter + item.length
-        return True
+
+class TextChecker:
+    """Validates text ops in application order without touching the document.
+
+    A remote batch is checked whole before any op is applied, so a bad op in the middle
+    of a batch costs no rollback (and no O(document) snapshot of every touched document).
+    Ids inserted by ops checked earlier are *staged*: per origin, sorted disjoint ranges.
+    """
+
+    __slots__ = ("doc", "next", "staged")
+
+    def __init__(self, doc: TextDoc) -> None:
+        self.doc = doc
+        self.staged: dict[str, tuple[list[int], list[int]]] = {}  # origin -> (starts, ends)
+        self.next: dict[str, int] = {}
+
+    def __call__(self, op: Any, origin: str, hlc: int) -> None:
+        if not isinstance(op, list | tuple) or not op:
+            raise MalformedOp("a text op is a non-empty array")
+        kind = op[0]
+        if kind == "i":
+            self._insert(op, origin)
+        elif kind == "d":
+            self._delete(op)
+        else:
+            raise MalformedOp(f"unknown text op kind {kind!r}")
+
+    def _known_end(self, origin: str, counter: int) -> int | None:
+        """End of the known run holding id (origin, counter), or None if unknown."""
+        item = self.doc._find(origin, counter)
+        if item is not None:
+            return item.counter + item.length
+        entry = self.staged.get(origin)
+        if entry is not None:
+            starts, ends = entry
+            k = bisect_right(starts, counter) - 1
+            if k >= 0 and counter < ends[k]:
+                return ends[k]
+        return None
+
+    def _insert(self, op: Any, origin: str) -> None:
+        if len(op) != 5:
+            raise MalformedOp("a text insert has 5 fields")
+        _, counter, text, raw_left, raw_right = op
+        if type(counter) is not int or counter < 0:
+            raise MalformedOp("a text insert's counter is a non-negative integer")
+        if not isinstance(text, str) or not text:
+            raise MalformedOp("a text insert carries a non-empty string")
+        left_id = _check_id(raw_left, "left origin")
+        right_id = _check_id(raw_right, "right origin")
+        if not isinstance(origin, str):
+            raise MalformedOp("origin must be a string")
+        known_next = self.next.get(origin)
+        if known_next is None:
+            known_next = self.doc._next.get(origin, 0)
+        if counter < known_next:
+            if self._known_end(origin, counter) is not None:
+                return  # already applied or staged: the op is an idempotent no-op
+            raise MalformedOp(f"counter {counter} of {origin[:8]} overlaps an existing run")
+        for ref in (left_id, right_id):
+            if ref is not None and self._known_end(*ref) is None:
+                raise MalformedOp(f"text insert refers to unknown character {ref[0][:8]}:{ref[1]}")
+        end = counter + len(text)
+        entry = self.staged.get(origin)
+        if entry is None:
+            self.staged[origin] = ([counter], [end])
+        elif entry[1][-1] == counter:
+            entry[1][-1] = end  # typing on: the staged run grows
+        else:
+            entry[0].append(counter)
+            entry[1].append(end)
+        self.next[origin] = end
+
+    def _delete(self, op: Any) -> None:
+        if len(op) != 2 or not isinstance(op[1], list | tuple):
+            raise MalformedOp("a text delete is ['d', [[origin, start, length], ...]]")
+        for entry in op[1]:
+            if (
+                not isinstance(entry, list | tuple)
+                or len(entry) != 3
+                or not isinstance(entry[0], str)
+                or type(entry[1]) is not int
+                or type(entry[2]) is not int
+                or entry[1] < 0
+                or entry[2] < 1
+            ):
+                raise MalformedOp("a deleted range is [origin, start, length >= 1]")
+            origin, counter = entry[0], entry[1]
+            end = counter + entry[2]
+            while counter < end:
+                known = self._known_end(origin, counter)
+                if known is None:
+                    raise MalformedOp(f"text delete names unknown characters of {origin[:8]}")
+                counter = known
