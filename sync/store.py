@@ -7,7 +7,8 @@ size.  Start-up reads the materialised documents and the segment bytes.
 
 Document states are written lazily: re-encoding a document costs O(document), so a
 document's state is rewritten only once the ops it received since its stored state are
-worth it (at least `SNAPSHOT_MIN_OPS`, and at least 1/`SNAPSHOT_SIZE_RATIO` of its size),
+worth it (at least `SNAPSHOT_MIN_OPS`, and at least its size / `SNAPSHOT_SIZE_RATIO`:
+re-encoding then costs O(1) per op, and replaying them at load about as much as decoding),
 when the oldest of them is `MAX_REPLAY_CHANGES` changes old, or at a checkpoint.  Each
 stored state records `as_of`, the number of changes (in application order) it includes;
 `sync_meta.replay_from` is the first change some stored state lacks.  Load decodes the
@@ -51,7 +52,7 @@ _TABLES = (
 
 
 SNAPSHOT_MIN_OPS = 64
-SNAPSHOT_SIZE_RATIO = 8  # ops since the stored state >= size / 8: rewrite it
+SNAPSHOT_SIZE_RATIO = 1  # ops since the stored state >= its size: rewrite it
 MAX_REPLAY_CHANGES = 50_000  # no stored state lags more changes behind than this
 
 

@@ -245,6 +245,15 @@ class TextDoc:
             if counter < self._next.get(origin, 0):
                 return  # already applied (the checker proved it is a known id)
             n = len(text)
+            if (
+                left is not None
+                and right is not None
+                and right[1] == left[1] + 1
+                and right[0] == left[0]
+                and self._insert_inside(origin, counter, text, left[0], left[1])
+            ):
+                self._next[origin] = counter + n
+                return
             self._integrate(
                 _Item(
                     origin,
@@ -259,6 +268,45 @@ class TextDoc:
         else:
             for range_origin, start, length in op[1]:
                 self._delete_range(range_origin, start, length)
+
+    def _insert_inside(self, origin: str, counter: int, text: str, lo: str, lc: int) -> bool:
+        """Fast path of a remote insert typed between two adjacent characters of one run.
+
+        When (lo, lc) and (lo, lc + 1) are still inside one item, nothing was ever
+        integrated between them, so YATA's scan is empty: cut the item and put the run in
+        the cut.  Returns False (nothing done) when they are not in one item.
+        """
+        item = self._find(lo, lc)
+        assert item is not None
+        offset = lc + 1 - item.counter
+        if offset >= item.length:
+            return False
+        content = item.content
+        tail = _Item(
+            lo,
+            item.counter + offset,
+            item.length - offset,
+            None if content is None else content[offset:],
+            (lo, lc),
+            item.right_id,
+        )
+        item.length = offset
+        if content is not None:
+            item.content = content[:offset]
+        new = _Item(origin, counter, len(text), text, (lo, lc), (lo, lc + 1))
+        block = item.block
+        assert block is not None
+        items = block.items
+        ii = items.index(item)
+        items[ii + 1 : ii + 1] = (new, tail)
+        new.block = tail.block = block
+        bi = self._blocks.index(block)
+        self._grew(bi, new.length)
+        if len(items) > 2 * _BLOCK:
+            self._rebalance(bi)
+        self._index_add(tail)
+        self._index_add(new)
+        return True
 
     def size_hint(self) -> int:
         """Items held (tombstones included): what encode_state costs, in rough units."""
@@ -484,12 +532,17 @@ class TextDoc:
         if counts and item.content is not None:
             self._grew(bi, item.length)
         if len(block.items) > 2 * _BLOCK:
-            half = _Block(block.items[_BLOCK:])
-            del block.items[_BLOCK:]
-            block.visible -= half.visible
-            self._blocks.insert(bi + 1, half)
-            if bi < self._cursor_block:
-                self._cursor_block += 1
+            self._rebalance(bi)
+
+    def _rebalance(self, bi: int) -> None:
+        """Split an overfull block in two."""
+        block = self._blocks[bi]
+        half = _Block(block.items[_BLOCK:])
+        del block.items[_BLOCK:]
+        block.visible -= half.visible
+        self._blocks.insert(bi + 1, half)
+        if bi < self._cursor_block:
+            self._cursor_block += 1
 
     def _grew(self, bi: int, delta: int) -> None:
         self._blocks[bi].visible += delta
