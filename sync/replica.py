@@ -294,6 +294,10 @@ class Replica:
         first = self._seal_fitting(prev_hash, batch[:half])
         return first + self._seal_fitting(first[-1].head_hash, batch[half:])
 
+    def origins(self) -> list[str]:
+        """Every origin we hold segments or state of."""
+        return list(self.logs)
+
     def changes_since(self, vv: VersionVector) -> list[bytes]:
         """Encoded segments holding every sealed change `vv` lacks, in a causal-friendly order.
 
