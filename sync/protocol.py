@@ -16,7 +16,9 @@ Peers whose version-vector digests match stop after the first exchange (a HELLO 
 35 bytes each way, plus the initiator's eager VV: about 20 bytes per origin).  Protocol 2
 names origins in a VV by a 16-byte key (BLAKE2b-128 of the node id) instead of the 63-char
 node id, and leaves the node id out of HELLO unless asked: the transport authenticates
-the peer, so repeating it costs bytes and proves nothing.  A batch is acknowledged only after the receiver made it durable, and a sender
+the peer, so repeating it costs bytes and proves nothing.
+
+A batch is acknowledged only after the receiver made it durable, and a sender
 keeps at most `window` batches unacknowledged (back-pressure).  An interrupted session
 loses nothing: the next one starts from the version vectors, which only count durable,
 applied changes, so nothing acknowledged is sent again.
