@@ -32,6 +32,7 @@ __all__ = ["Listener", "Replica", "mark_dirty"]
 Listener = Callable[[list[Change], bool], None]
 """Called after changes were applied: (changes, local).  Must not raise."""
 
+_new_change = tuple.__new__
 DEFAULT_SEAL_EVERY = 4096
 DEFAULT_BUFFER_LIMIT = 65_536
 MAX_SEGMENT_BYTES = 1 << 20  # one segment always fits in one BATCH frame of the protocol
@@ -156,7 +157,7 @@ class Replica:
         if self.new_deps:
             deps = tuple(sorted(self.new_deps.items()))
             self.new_deps.clear()
-        change = Change(origin, seq, hlc, deps, ops)
+        change = _new_change(Change, (origin, seq, hlc, deps, ops))  # skips NamedTuple.__new__
         pending = self.pending
         pending.append(change)
         self.vv[origin] = seq
@@ -202,7 +203,9 @@ class Replica:
 
     def splice_text(self, name: str, pos: int, delete: int, insert: str) -> Change | None:
         """Delete then insert at one position, as a single change (one editor patch)."""
-        doc = self._text(name)
+        doc = self.docs.get(name)
+        if doc is None or doc.type_name != "text":
+            doc = self._doc(name, "text")
         origin = self.node_id
         if delete:
             removed = doc.local_delete(origin, pos, delete)  # type: ignore[attr-defined]
