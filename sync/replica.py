@@ -27,7 +27,7 @@ from sync.identity import Identity
 from sync.ingest import IngestResult, ingest
 from sync.log import OrderRun, OriginLog, segment_rank
 
-__all__ = ["Listener", "Replica", "mark_dirty"]
+__all__ = ["Listener", "Replica", "collector_paused", "mark_dirty"]
 
 Listener = Callable[[list[Change], bool], None]
 """Called after changes were applied: (changes, local).  Must not raise."""
@@ -39,7 +39,7 @@ MAX_SEGMENT_BYTES = 1 << 20  # one segment always fits in one BATCH frame of the
 
 
 @contextmanager
-def _collector_paused() -> Iterator[None]:
+def collector_paused() -> Iterator[None]:
     """Pause CPython's cyclic garbage collector while a batch is applied.
 
     A batch allocates hundreds of thousands of small containers (decoded ops, changes,
@@ -327,7 +327,7 @@ class Replica:
         segments are refused alone: evidence recorded, the rest applied, and the refusals
         listed in the result (see PROTOCOL.md).  Duplicates are no-ops.
         """
-        with _collector_paused():
+        with collector_paused():
             result = ingest(self, list(raws))
         if result.applied and self.listeners:
             self._notify(result.applied, False)

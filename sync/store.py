@@ -37,7 +37,7 @@ from sync.hlc import HybridClock
 from sync.identity import Identity
 from sync.ingest import IngestResult
 from sync.log import OrderRun, OriginLog, segment_rank
-from sync.replica import Replica, mark_dirty
+from sync.replica import Replica, collector_paused, mark_dirty
 
 __all__ = ["SyncStore"]
 
@@ -108,7 +108,8 @@ class SyncStore:
             replica.new_deps = deps
         if "clock" in meta:
             replica.clock.observe(int(meta["clock"]))
-        _replay(replica, int(meta.get("replay_from", replica.applied_total)), as_of)
+        with collector_paused():
+            _replay(replica, int(meta.get("replay_from", replica.applied_total)), as_of)
         replica.offer_limit = replica.logs[replica.node_id].sealed_end
         return replica
 
@@ -132,6 +133,11 @@ class SyncStore:
                 and ops * SNAPSHOT_SIZE_RATIO >= replica.docs[name].size_hint()
             )
         ]
+        with collector_paused():  # thousands of states encoded: see collector_paused
+            states = [
+                (name, replica.docs[name].type_name, replica.docs[name].encode_state(), position)
+                for name in dirty
+            ]
         stored = set(dirty)
         replay_from = min(
             (first for name, (first, _ops) in replica.dirty_docs.items() if name not in stored),
@@ -155,15 +161,7 @@ class SyncStore:
                 await conn.executemany(
                     "INSERT OR REPLACE INTO sync_document (name, type, state, as_of) "
                     "VALUES (?, ?, ?, ?)",
-                    [
-                        (
-                            name,
-                            replica.docs[name].type_name,
-                            replica.docs[name].encode_state(),
-                            position,
-                        )
-                        for name in dirty
-                    ],
+                    states,
                 )
             if runs:
                 await conn.executemany(

@@ -276,35 +276,43 @@ class TextDoc:
         integrated between them, so YATA's scan is empty: cut the item and put the run in
         the cut.  Returns False (nothing done) when they are not in one item.
         """
-        item = self._find(lo, lc)
-        assert item is not None
+        starts, runs = self._runs[lo]
+        k = bisect_right(starts, lc) - 1
+        item = runs[k]
         offset = lc + 1 - item.counter
         if offset >= item.length:
             return False
         content = item.content
+        left_id = (lo, lc)
         tail = _Item(
             lo,
-            item.counter + offset,
+            lc + 1,
             item.length - offset,
             None if content is None else content[offset:],
-            (lo, lc),
+            left_id,
             item.right_id,
         )
         item.length = offset
         if content is not None:
             item.content = content[:offset]
-        new = _Item(origin, counter, len(text), text, (lo, lc), (lo, lc + 1))
+        n = len(text)
+        new = _Item(origin, counter, n, text, left_id, (lo, lc + 1))
         block = item.block
         assert block is not None
         items = block.items
         ii = items.index(item)
         items[ii + 1 : ii + 1] = (new, tail)
         new.block = tail.block = block
-        bi = self._blocks.index(block)
-        self._grew(bi, new.length)
+        block.visible += n
+        self._length += n
+        self._text_cache = None
+        # a remote edit can land anywhere: forget the typing cursor rather than find the
+        # block's index to keep it exact (the next local edit walks from the start once)
+        self._cursor_block = self._cursor_prefix = 0
         if len(items) > 2 * _BLOCK:
-            self._rebalance(bi)
-        self._index_add(tail)
+            self._rebalance(self._blocks.index(block))
+        starts.insert(k + 1, lc + 1)  # the tail follows its head in the id index
+        runs.insert(k + 1, tail)
         self._index_add(new)
         return True
 
