@@ -278,40 +278,64 @@ def w_load(trace: dict[str, Any], workdir: Path) -> dict[str, float]:
     return asyncio.run(run())
 
 
-def w_prepare_100k(workdir: Path, count: int) -> dict[str, float]:
-    """Untimed: a remote box making `count` wiki saves of 1-20 ops on 200 pages, committing
-    (one signature) every 100 saves."""
-    from sync.replica import Replica
+WORDS = [
+    "le",
+    "la",
+    "les",
+    "un",
+    "une",
+    "école",
+    "élève",
+    "été",
+    "ça",
+    "où",
+    "forêt",
+    "naïve",
+    "cœur",
+    "🌿",
+    "wiki",
+    "page",
+    "rivière",
+    "soleil",
+    "maïs",
+    "hiver",
+    "élan",
+    "ruche",
+    "abeille",
+    "jardin",
+    "semis",
+    "récolte",
+]
 
-    rng = random.Random(42)
-    r = Replica(identity(3))
-    words = [
-        "le",
-        "la",
-        "les",
-        "un",
-        "une",
-        "école",
-        "élève",
-        "été",
-        "ça",
-        "où",
-        "forêt",
-        "naïve",
-        "cœur",
-        "🌿",
-        "wiki",
-        "page",
-    ]
-    pages = [f"wiki/page-{i}" for i in range(200)]
-    ops = 0
+
+def _paragraph(rng: random.Random, words: int) -> str:
+    return " ".join(rng.choices(WORDS, k=words)) + ".\n"
+
+
+def wiki_saves(count: int, pages: int, seed: int = 42) -> Any:
+    """The remote box's wiki activity, as (page, kind, payload) saves.
+
+    Documented workload (bench/README.md): a wiki of `pages` pages; each save picks a page
+    uniformly.  A page's first save creates it with a body of 10-40 short paragraphs
+    (about 1-4 KB: one insert).  Every later save is an edit session of 1-20 operations
+    (uniform), each an insert of 1-4 words or a deletion of 1-8 characters at a uniformly
+    random position of the page: the diff of a real save is usually more clustered, so
+    this is the harder case for the text CRDT.  One save in ten instead sets the page's
+    catalogue entry (a map write).
+    """
+    rng = random.Random(seed)
+    lengths: dict[str, int] = {}
     for n in range(count):
-        name = rng.choice(pages)
+        name = f"wiki/page-{rng.randrange(pages)}"
         if rng.random() < 0.1:
-            r.set_key("catalogue", name, {"titre": rng.choice(words), "n": n})
-            ops += 1
+            yield name, "meta", {"titre": rng.choice(WORDS), "n": n}
             continue
-        length = len(r.text(name))
+        length = lengths.get(name)
+        if length is None:
+            body = "".join(_paragraph(rng, rng.randint(5, 15)) for _ in range(rng.randint(10, 40)))
+            lengths[name] = len(body)
+            yield name, "create", body
+            continue
         patches = []
         for _ in range(rng.randint(1, 20)):
             pos = rng.randint(0, length)
@@ -320,20 +344,49 @@ def w_prepare_100k(workdir: Path, count: int) -> dict[str, float]:
                 patches.append((pos, delete, ""))
                 length -= delete
             else:
-                insert = " ".join(rng.choices(words, k=rng.randint(1, 4))) + " "
+                insert = " ".join(rng.choices(WORDS, k=rng.randint(1, 4))) + " "
                 patches.append((pos, 0, insert))
                 length += len(insert)
-        change = r.edit_text(name, patches)
-        ops += len(change.ops) if change else 0
+        lengths[name] = length
+        yield name, "edit", patches
+
+
+def apply_save(r: Any, save: tuple[str, str, Any]) -> int:
+    """Make one save on replica `r`; returns the number of ops of its change."""
+    name, kind, payload = save
+    if kind == "meta":
+        r.set_key("catalogue", name, payload)
+        return 1
+    if kind == "create":
+        r.insert_text(name, 0, payload)
+        return 1
+    change = r.edit_text(name, payload)
+    return len(change.ops) if change else 0
+
+
+def w_prepare_100k(workdir: Path, count: int, pages: int) -> dict[str, float]:
+    """Untimed: the remote box makes `count` wiki saves (see wiki_saves), sealing (one
+    signature) every 100 saves, as a box does when it group-commits its saves."""
+    from sync.replica import Replica
+
+    r = Replica(identity(3))
+    ops = 0
+    for n, save in enumerate(wiki_saves(count, pages)):
+        ops += apply_save(r, save)
         if n % 100 == 99:
             r.seal()
     r.seal()
     segments = r.changes_since({})
     (workdir / "wiki.segments").write_bytes(_pack(segments))
-    return {"segments": float(len(segments)), "ops": float(ops)}
+    return {
+        "segments": float(len(segments)),
+        "ops": float(ops),
+        "pages": float(len([d for d in r.documents() if d.startswith("wiki/")])),
+        "wire_bytes": float(sum(len(s) for s in segments)),
+    }
 
 
-def w_apply_100k(workdir: Path, count: int) -> dict[str, float]:
+def w_apply_100k(workdir: Path) -> dict[str, float]:
     """Timed: apply and persist every signed remote change, in protocol-sized batches."""
     from sync.codec import Limits
     from sync.protocol import DEFAULT_BATCH_BYTES
@@ -355,15 +408,18 @@ def w_apply_100k(workdir: Path, count: int) -> dict[str, float]:
         start = time.perf_counter()
         for batch in batches:
             await store.async_apply(receiver, batch)
+        # every document state stored too (lazy states would otherwise defer that work)
+        await store.async_commit(receiver, checkpoint=True)
         elapsed = time.perf_counter() - start
         applied = receiver.version_vector()[identity(3).node_id]
+        ops = sum(len(c.ops) for s in receiver.logs[identity(3).node_id].segments
+                  for c in s.changes)  # fmt: skip
         await conn.close()
-        db.unlink()
-        for suffix in ("-wal", "-shm"):
-            Path(str(db) + suffix).unlink(missing_ok=True)
+        _remove_db(db)
         return {
             "apply_s": elapsed,
             "changes_per_s": applied / elapsed,
+            "ops_per_s": ops / elapsed,
             "batches": float(len(batches)),
             "segments": float(len(segments)),
             "changes": float(applied),
@@ -408,6 +464,102 @@ def w_sync_one_new(workdir: Path) -> dict[str, float]:
     return out
 
 
+async def _drive(a: Any, b: Any, apply_a: Any, apply_b: Any) -> tuple[int, int]:
+    """Move bytes between two SyncSessions until both finish; each side applies (awaited,
+    durably) then acknowledges what it receives.  Returns (bytes, flights)."""
+    sides = [(a, apply_a), (b, apply_b)]
+    moved = flights = turn = 0
+    while not (a.finished and b.finished):
+        sender, _ = sides[turn]
+        receiver, apply = sides[1 - turn]
+        data = sender.data_to_send()
+        if data:
+            flights += 1
+            moved += len(data)
+            for batch in receiver.receive_data(data):
+                await apply(batch)
+                receiver.acknowledge(batch.number)
+        elif not receiver.has_data:
+            raise AssertionError("deadlock: neither side has anything to send")
+        turn = 1 - turn
+        if flights > 100_000:
+            raise AssertionError("sessions did not finish")
+    return moved, flights
+
+
+def w_pull_wiki(workdir: Path) -> dict[str, float]:
+    """A fresh box pulls the whole wiki from a peer through the protocol, into SQLite."""
+    from sync.protocol import SyncSession
+    from sync.replica import Replica
+
+    segments = _unpack((workdir / "wiki.segments").read_bytes())
+    peer = Replica(identity(5))
+    for i in range(0, len(segments), 256):
+        peer.apply_segments(segments[i : i + 256])
+    db = workdir / f"pull-{os.getpid()}.db"
+
+    async def run() -> dict[str, float]:
+        conn, store = await _open_store(db)
+        fresh = await store.async_load(identity(7))
+
+        async def into_fresh(batch: Any) -> None:
+            await store.async_apply(fresh, batch.segments)
+
+        async def into_peer(batch: Any) -> None:
+            peer.apply_segments(batch.segments)
+
+        start = time.perf_counter()
+        sa = SyncSession(fresh, fresh.node_id, initiator=True)
+        sb = SyncSession(peer, peer.node_id, initiator=False)
+        moved, flights = await _drive(sa, sb, into_fresh, into_peer)
+        elapsed = time.perf_counter() - start
+        assert fresh.version_vector() == peer.version_vector()
+        pages = len([d for d in fresh.documents() if d.startswith("wiki/")])
+        await conn.close()
+        _remove_db(db)
+        return {"pull_s": elapsed, "bytes": float(moved), "flights": float(flights),
+                "pages": float(pages)}  # fmt: skip
+
+    return asyncio.run(run())
+
+
+def w_local_saves(workdir: Path, count: int) -> dict[str, float]:
+    """This box's own wiki saves: whole new text -> diff -> one change -> durable commit
+    (sealed and signed, SQLite WAL synchronous=FULL), one commit per save."""
+
+    saves = list(wiki_saves(count + 200 * 4, 200, seed=7))
+    db = workdir / f"saves-{os.getpid()}.db"
+
+    async def run() -> dict[str, float]:
+        conn, store = await _open_store(db)
+        r = await store.async_load(identity(8))
+        timed = [save for save in saves if save[1] == "edit"][:count]
+        for save in saves:  # untimed: create the pages
+            if save[1] == "create":
+                apply_save(r, save)
+        await store.async_commit(r, checkpoint=True)
+        start = time.perf_counter()
+        for name, _kind, patches in timed:
+            text = r.text(name)
+            for pos, delete, insert in patches:  # what the editor posts: the whole page
+                text = text[:pos] + insert + text[pos + delete :]
+            r.replace_text(name, text)
+            await store.async_commit(r)
+        elapsed = time.perf_counter() - start
+        await conn.close()
+        _remove_db(db)
+        return {"saves": float(len(timed)), "saves_s": elapsed,
+                "saves_per_s": len(timed) / elapsed}  # fmt: skip
+
+    return asyncio.run(run())
+
+
+def _remove_db(db: Path) -> None:
+    db.unlink()
+    for suffix in ("-wal", "-shm"):
+        Path(str(db) + suffix).unlink(missing_ok=True)
+
+
 WORKERS = {
     "str": lambda args: w_str(load_trace()),
     "replica": lambda args: w_replica(load_trace()),
@@ -415,48 +567,50 @@ WORKERS = {
     "loro": lambda args: w_loro(load_trace()),
     "prepare_trace_db": lambda args: w_prepare_trace_db(load_trace(), Path(args.workdir)),
     "load": lambda args: w_load(load_trace(), Path(args.workdir)),
-    "prepare_100k": lambda args: w_prepare_100k(Path(args.workdir), args.count),
-    "apply_100k": lambda args: w_apply_100k(Path(args.workdir), args.count),
+    "prepare_100k": lambda args: w_prepare_100k(Path(args.workdir), args.count, args.pages),
+    "apply_100k": lambda args: w_apply_100k(Path(args.workdir)),
     "sync_one_new": lambda args: w_sync_one_new(Path(args.workdir)),
+    "pull_wiki": lambda args: w_pull_wiki(Path(args.workdir)),
+    "local_saves": lambda args: w_local_saves(Path(args.workdir), args.saves),
 }
 
 
 # --- driver -------------------------------------------------------------------------------
 
 
-def run_worker(name: str, workdir: Path, count: int) -> dict[str, float]:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            __file__,
-            "--worker",
-            name,
-            "--workdir",
-            str(workdir),
-            "--count",
-            str(count),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=ROOT,
-    )
+def run_worker(name: str, workdir: Path, args: argparse.Namespace) -> dict[str, float]:
+    command = [sys.executable, __file__, "--worker", name, "--workdir", str(workdir)]
+    command += ["--count", str(args.count), "--pages", str(args.pages)]
+    command += ["--saves", str(args.saves)]
+    proc = subprocess.run(command, capture_output=True, text=True, check=False, cwd=ROOT)
     if proc.returncode != 0:
         raise SystemExit(f"worker {name} failed:\n{proc.stderr}")
     result: dict[str, float] = json.loads(proc.stdout.strip().splitlines()[-1])
     return result
 
 
-def medians(name: str, runs: int, workdir: Path, count: int) -> dict[str, float]:
-    samples = [run_worker(name, workdir, count) for _ in range(runs)]
-    print(f"  {name}: {runs} run(s) done", file=sys.stderr)
-    return {key: statistics.median(s[key] for s in samples) for key in samples[0]}
+def medians(
+    names: list[str], runs: int, workdir: Path, args: argparse.Namespace
+) -> dict[str, dict[str, float]]:
+    """Median of `runs` samples per worker, rounds interleaved so noise hits all alike."""
+    samples: dict[str, list[dict[str, float]]] = {name: [] for name in names}
+    for _round in range(runs):
+        for name in names:
+            samples[name].append(run_worker(name, workdir, args))
+    print(f"  {', '.join(names)}: {runs} run(s) done", file=sys.stderr)
+    return {
+        name: {key: statistics.median(s[key] for s in runs_) for key in runs_[0]}
+        for name, runs_ in samples.items()
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--count", type=int, default=100_000)
+    parser.add_argument("--count", type=int, default=100_000, help="remote wiki saves")
+    parser.add_argument("--pages", type=int, default=10_000, help="pages of the remote wiki")
+    parser.add_argument("--saves", type=int, default=1_000, help="timed local saves")
+    parser.add_argument("--quick", action="store_true", help="CI-sized: 1 run, small counts")
     parser.add_argument("--worker")
     parser.add_argument("--workdir")
     parser.add_argument("--skip", default="", help="comma-separated workers to skip")
@@ -465,17 +619,18 @@ def main() -> None:
         print(json.dumps(WORKERS[args.worker](args)))
         return
     skip = set(filter(None, args.skip.split(",")))
+    if args.quick:
+        args.runs, args.count, args.pages, args.saves = 1, 5_000, 500, 200
+        skip |= {"pycrdt"}  # its replay alone takes longer than a quick run should
     results: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory(prefix="bench_sync_") as tmp:
         workdir = Path(tmp)
-        for name in ("str", "replica", "pycrdt", "loro"):
-            if name not in skip:
-                results[name] = medians(name, args.runs, workdir, args.count)
-        run_worker("prepare_trace_db", workdir, args.count)
-        results["load"] = medians("load", args.runs, workdir, args.count)
-        run_worker("prepare_100k", workdir, args.count)
-        results["apply_100k"] = medians("apply_100k", args.runs, workdir, args.count)
-        results["sync_one_new"] = medians("sync_one_new", 1, workdir, args.count)
+        engines = [name for name in ("str", "replica", "pycrdt", "loro") if name not in skip]
+        results.update(medians(engines, args.runs, workdir, args))
+        run_worker("prepare_trace_db", workdir, args)
+        run_worker("prepare_100k", workdir, args)
+        results.update(medians(["load", "apply_100k", "local_saves"], args.runs, workdir, args))
+        results.update(medians(["sync_one_new", "pull_wiki"], 1, workdir, args))
     report(results, args)
 
 
@@ -483,6 +638,7 @@ def report(results: dict[str, dict[str, float]], args: argparse.Namespace) -> No
     s, r = results.get("str", {}), results.get("replica", {})
     py, lo = results.get("pycrdt", {}), results.get("loro", {})
     load, apply, one = results["load"], results["apply_100k"], results["sync_one_new"]
+    pull, saves = results["pull_wiki"], results["local_saves"]
 
     def fmt(value: float | None, unit: str = "", digits: int = 2) -> str:
         return "—" if value is None else f"{value:.{digits}f}{unit}"
@@ -549,7 +705,22 @@ def report(results: dict[str, dict[str, float]], args: argparse.Namespace) -> No
             "changes/s",
             fmt(apply["changes_per_s"], "", 0),
             "≥ 20,000",
-            f"{int(apply['segments'])} segments, {int(apply['batches'])} batches",
+            f"{int(apply['segments'])} segments, {int(apply['batches'])} batches, "
+            f"{args.pages} pages, {fmt(apply['ops_per_s'], ' ops/s', 0)}",
+        ),
+        (
+            f"fresh box pulls the {int(pull['pages'])}-page wiki (protocol + SQLite)",
+            "time",
+            fmt(pull["pull_s"], " s"),
+            "",
+            f"{fmt(pull['bytes'] / 1e6, ' MB', 1)} in {int(pull['flights'])} flights",
+        ),
+        (
+            "local wiki saves (diff + change + signed durable commit each)",
+            "saves/s",
+            fmt(saves["saves_per_s"], "", 0),
+            "",
+            f"{int(saves['saves'])} saves on 200 pages",
         ),
         (
             "100,000 shared + 1 new (new at initiator)",
@@ -578,7 +749,22 @@ def report(results: dict[str, dict[str, float]], args: argparse.Namespace) -> No
     for label, _unit, ours, target, ref in rows:
         print(f"{label:{width}}  {ours:>16}  {target:<26}  {ref}")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({"runs": args.runs, "results": results}, indent=2) + "\n")
+    summary = {
+        "sync.remote_changes_per_s": round(apply["changes_per_s"], 1),
+        "wiki.saves_per_s": round(saves["saves_per_s"], 1),
+        "sync.wiki_10k_sync_s": round(pull["pull_s"], 3),
+    }
+    if args.pages != 10_000:  # the key names a 10,000-page wiki: do not publish another
+        del summary["sync.wiki_10k_sync_s"]
+    workload = {"remote_saves": args.count, "pages": args.pages, "local_saves": args.saves,
+                "quick": args.quick}  # fmt: skip
+    RESULTS.write_text(
+        json.dumps(
+            {"runs": args.runs, "workload": workload, "summary": summary, "results": results},
+            indent=2,
+        )
+        + "\n"
+    )
     print(f"\nwritten {RESULTS.relative_to(ROOT)}")
 
 

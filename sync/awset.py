@@ -14,6 +14,7 @@ Operations:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar, Self
 
 import msgpack
@@ -29,6 +30,27 @@ def _check_element(element: Any) -> Element:
     if isinstance(element, bool) or not isinstance(element, str | int | bytes):
         raise MalformedOp("a set element is a string, an integer or bytes")
     return element
+
+
+def _check_op(op: Any, origin: str, hlc: int) -> None:
+    if not isinstance(op, list | tuple) or not op or op[0] not in ("a", "r"):
+        raise MalformedOp("a set op is ['a', element] or ['r', element, tags]")
+    if op[0] == "a":
+        if len(op) != 2 or type(hlc) is not int or not isinstance(origin, str):
+            raise MalformedOp("a set add is ['a', element]")
+        _check_element(op[1])
+        return
+    if len(op) != 3 or not isinstance(op[2], list | tuple):
+        raise MalformedOp("a set remove is ['r', element, [[origin, hlc], ...]]")
+    _check_element(op[1])
+    for raw in op[2]:
+        if (
+            not isinstance(raw, list | tuple)
+            or len(raw) != 2
+            or not isinstance(raw[0], str)
+            or type(raw[1]) is not int
+        ):
+            raise MalformedOp("a set tag is [origin, clock]")
 
 
 class AwSet:
@@ -59,31 +81,26 @@ class AwSet:
         self.apply(op, origin, hlc)
         return op
 
+    def checker(self) -> Callable[[Any, str, int], None]:
+        """Validates ops before a batch applies them; state-free for this type."""
+        return _check_op
+
+    def apply_checked(self, op: Any, origin: str, hlc: int) -> None:
+        self.apply(op, origin, hlc)  # validation is a few type checks: no fast path needed
+
+    def size_hint(self) -> int:
+        return len(self._tags)
+
     def apply(self, op: Any, origin: str, hlc: int) -> None:
-        if not isinstance(op, list | tuple) or not op or op[0] not in ("a", "r"):
-            raise MalformedOp("a set op is ['a', element] or ['r', element, tags]")
+        _check_op(op, origin, hlc)
+        element = op[1]
         if op[0] == "a":
-            if len(op) != 2 or type(hlc) is not int or not isinstance(origin, str):
-                raise MalformedOp("a set add is ['a', element]")
-            element = _check_element(op[1])
             if (element, origin, hlc) not in self._removed:
                 self._tags.setdefault(element, set()).add((origin, hlc))
             return
-        if len(op) != 3 or not isinstance(op[2], list | tuple):
-            raise MalformedOp("a set remove is ['r', element, [[origin, hlc], ...]]")
-        element = _check_element(op[1])
-        tags: list[Tag] = []
-        for raw in op[2]:
-            if (
-                not isinstance(raw, list | tuple)
-                or len(raw) != 2
-                or not isinstance(raw[0], str)
-                or type(raw[1]) is not int
-            ):
-                raise MalformedOp("a set tag is [origin, clock]")
-            tags.append((raw[0], raw[1]))
         present = self._tags.get(element)
-        for tag in tags:
+        for raw in op[2]:
+            tag = (raw[0], raw[1])
             self._removed.add((element, *tag))
             if present is not None:
                 present.discard(tag)

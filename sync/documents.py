@@ -1,6 +1,8 @@
 """The document types a replica holds, and the contract they all keep.
 
-``apply`` takes an op produced by any replica's ``local_*`` method.  It is idempotent,
+``apply`` takes an op produced by any replica's ``local_*`` method (``checker`` then
+``apply_checked`` do the same in two steps: a batch checks every op before applying any).
+It is idempotent,
 gives the same result whatever the order of concurrent ops, may assume causal delivery
 (the replica applies an origin's changes in sequence and after their dependencies),
 and raises ``MalformedOp`` without changing anything when the op is invalid.
@@ -8,6 +10,7 @@ and raises ``MalformedOp`` without changing anything when the op is invalid.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar, Protocol, Self
 
 from sync.awset import AwSet
@@ -22,6 +25,17 @@ class Document(Protocol):
     type_name: ClassVar[str]
 
     def apply(self, op: Any, origin: str, hlc: int) -> None: ...
+
+    def checker(self) -> Callable[[Any, str, int], None]:
+        """A validator for ops to be applied in the order it sees them; raises MalformedOp.
+        Ops it accepted may be given to ``apply_checked`` (same order), which cannot fail."""
+        ...
+
+    def apply_checked(self, op: Any, origin: str, hlc: int) -> None: ...
+
+    def size_hint(self) -> int:
+        """Rough size of the state (entries, items): decides when to snapshot it."""
+        ...
 
     def value(self) -> Any: ...
 

@@ -53,6 +53,8 @@ class Equivocation(SyncError):
         super().__init__(message or f"origin {origin} signed two different changes at seq {seq}")
         self.origin = origin
         self.seq = seq
+        # (origin, seq, kept segment, rejected segment): both validly signed
+        self.evidence: tuple[str, int, bytes, bytes] | None = None
 
 
 class SequenceGap(SyncError):

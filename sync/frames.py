@@ -1,4 +1,4 @@
-"""Length-prefixed msgpack frames and the message shapes of the sync protocol (v1).
+"""Length-prefixed msgpack frames and the message shapes of the sync protocol (v2).
 
 A frame is a 4-byte big-endian unsigned length followed by that many bytes of msgpack
 holding one message: an array whose first element is the message type.  A length above the

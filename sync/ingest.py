@@ -5,22 +5,26 @@ Phases, each of which may raise before any state changes:
 1. envelopes: msgpack shape, sizes, batch limits (MalformedInput, TooLarge);
 2. placement per origin: duplicates are skipped without even checking their signature
    (byte-identical to what we hold); anything else is signature-checked (BadSignature) and
-   either extends the chain (prev_hash must equal our head, else Equivocation), waits as an
-   early arrival (bounded: BufferFull), or collides with what we hold (Equivocation);
+   either extends the chain (prev_hash must equal our head), waits as an early arrival
+   (bounded: BufferFull), or collides with what we hold: equivocation;
 3. contents: bodies decoded (MalformedInput), clocks strictly increasing per origin and not
    in the future (ClockSkew), document types known and consistent (UnknownDocumentType,
    DocumentTypeMismatch);
-4. application in a causal order, change by change, on documents snapshotted at first
-   touch: a MalformedOp from a document restores the snapshots and re-raises.
+4. scheduling in a causal order, then every op checked by its document's checker in that
+   order (MalformedOp) -- still without touching a document;
+5. application: ops that were checked cannot fail, so no document is ever snapshotted or
+   rolled back (a snapshot would cost O(document) for every document a batch touches).
 
-Only then are logs, version vector, buffers and the persistence journal updated.  The one
-deliberate exception: equivocation evidence is recorded before Equivocation is raised,
-because keeping the proof is the point.
+Equivocation does not refuse the batch: the origin's conflicting segment (and whatever of
+that origin follows it in the batch) is dropped, both signed segments are recorded as
+evidence, the first stays, and the rest of the batch applies atomically.  The result lists
+what was refused (``IngestResult.equivocations``).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from sync.chain import Segment, open_envelope, verify_head
 from sync.change import Change
@@ -45,12 +49,20 @@ __all__ = ["IngestResult", "ingest"]
 
 
 class IngestResult:
-    __slots__ = ("applied", "duplicates", "waiting")
+    __slots__ = ("applied", "duplicates", "equivocations", "waiting")
 
-    def __init__(self, applied: list[Change], duplicates: int, waiting: int) -> None:
+    def __init__(
+        self,
+        applied: list[Change],
+        duplicates: int,
+        waiting: int,
+        equivocations: list[Equivocation] | None = None,
+    ) -> None:
         self.applied = applied  # changes now in the documents, in application order
         self.duplicates = duplicates  # segments we already held (no-ops)
         self.waiting = waiting  # changes held for missing predecessors after this batch
+        # segments refused as forks of what we hold (evidence recorded, rest applied)
+        self.equivocations = equivocations or []
 
     def __repr__(self) -> str:
         return (
@@ -80,9 +92,10 @@ class _Plan:
         return segment
 
 
-def _evidence(replica: Replica, kept: Segment, raw: bytes, seq: int) -> Equivocation:
-    replica.evidence.append((kept.origin, seq, kept.raw, raw))
-    return Equivocation(kept.origin, seq)
+def _evidence(kept: Segment, raw: bytes, seq: int) -> Equivocation:
+    exc = Equivocation(kept.origin, seq)
+    exc.evidence = (kept.origin, seq, kept.raw, raw)
+    return exc
 
 
 def _check_contents(replica: Replica, plan: _Plan, segment: Segment, types: dict[str, str]) -> None:
@@ -111,12 +124,12 @@ def _place(replica: Replica, plan: _Plan, env: SegmentEnvelope, raw: bytes) -> b
     if held is not None:
         if held.head_hash == head and held.first_seq == env.first_seq:
             return False  # same signed content, different msgpack spelling of the envelope
-        raise _evidence(replica, held, raw, env.first_seq)
+        raise _evidence(held, raw, env.first_seq)
     if env.first_seq <= plan.end:
         # overlaps a held segment that starts earlier: an honest origin never re-cuts
         covering = plan.held(env.first_seq)
         assert covering is not None
-        raise _evidence(replica, covering, raw, env.first_seq)
+        raise _evidence(covering, raw, env.first_seq)
     if plan.log.origin == replica.node_id and env.first_seq <= replica.vv.get(replica.node_id, 0):
         raise Equivocation(
             replica.node_id, env.first_seq, "a peer holds our own seqs we never sealed"
@@ -136,7 +149,7 @@ def _link(replica: Replica, plan: _Plan, segment: Segment) -> None:
             raise ChainMismatch(f"first segment of {segment.origin} does not start at genesis")
         previous = plan.held(plan.end)
         assert previous is not None
-        raise _evidence(replica, previous, segment.raw, plan.end)
+        raise _evidence(previous, segment.raw, plan.end)
     plan.new.append(segment)
     plan.end = segment.last_seq
     plan.head = segment.head_hash
@@ -154,16 +167,26 @@ def ingest(replica: Replica, raws: list[bytes]) -> IngestResult:
     # phase 2: placement, per origin in sequence order
     plans: dict[str, _Plan] = {}
     duplicates = 0
+    equivocations: list[Equivocation] = []
+    forked: set[str] = set()  # origins whose rest of the batch is dropped
     order = sorted(range(len(raws)), key=lambda i: (envelopes[i].origin, envelopes[i].first_seq))
     for i in order:
         env = envelopes[i]
+        if env.origin in forked:
+            continue
         plan = plans.get(env.origin)
         if plan is None:
             log = replica.logs.get(env.origin) or OriginLog(env.origin)
             plan = plans[env.origin] = _Plan(log)
-        if not _place(replica, plan, env, raws[i]):
-            duplicates += 1
-
+        try:
+            if not _place(replica, plan, env, raws[i]):
+                duplicates += 1
+        except Equivocation as exc:
+            if exc.evidence is None:
+                raise  # our own seqs in a peer's hands: refuse the whole batch
+            # keep what we hold and what of this origin linked before the fork
+            forked.add(env.origin)
+            equivocations.append(exc)
     # phase 3: contents
     types = {name: doc.type_name for name, doc in replica.docs.items()}
     for plan in plans.values():
@@ -178,14 +201,15 @@ def ingest(replica: Replica, raws: list[bytes]) -> IngestResult:
         for p in plans.values()
     )
 
-    # phase 4: apply in a causal order on snapshotted documents
-    applied, vv, snapshots = _apply(replica, plans)
+    # phase 4: causal schedule, every op checked; phase 5: apply (cannot fail)
+    applied, vv = _schedule(replica, plans)
     waiting -= len(applied)
     if waiting > replica.buffer_limit:
-        _restore(replica.docs, snapshots)
         raise BufferFull(
             f"{waiting} changes would wait for predecessors (limit {replica.buffer_limit})"
         )
+    fresh = _check_ops(replica, applied)
+    _apply(replica, applied, fresh)
 
     # commit: nothing below can fail
     for origin, plan in plans.items():
@@ -196,8 +220,13 @@ def ingest(replica: Replica, raws: list[bytes]) -> IngestResult:
             replica.unsaved_segments.append(segment)
         log.sealed_hlc = plan.sealed_hlc
         log.early = plan.early
+    for refused in equivocations:
+        assert refused.evidence is not None
+        replica.evidence.append(refused.evidence)
     max_hlc = 0
     order_runs = replica.order
+    dirty = replica.dirty_docs
+    position = replica.applied_total
     for change in applied:
         origin = change.origin
         log = replica.logs[origin]
@@ -212,7 +241,13 @@ def ingest(replica: Replica, raws: list[bytes]) -> IngestResult:
             order_runs.append(OrderRun(origin, change.seq, change.seq))
         replica.new_deps[origin] = change.seq
         for name, _type, _op in change.ops:
-            replica.dirty_docs.add(name)
+            entry = dirty.get(name)
+            if entry is None:
+                dirty[name] = [position, 1]
+            else:
+                entry[1] += 1
+        position += 1
+    replica.applied_total = position
     replica.vv.update(vv)
     replica.new_deps.pop(replica.node_id, None)
     replica.clock.observe(max_hlc)
@@ -220,12 +255,11 @@ def ingest(replica: Replica, raws: list[bytes]) -> IngestResult:
         for segment in plan.new:
             if segment.last_seq <= plan.log.applied:
                 segment.drop_decoded()  # keep only the compact bytes once applied
-    return IngestResult(applied, duplicates, waiting)
+    return IngestResult(applied, duplicates, waiting, equivocations)
 
 
-def _apply(
-    replica: Replica, plans: dict[str, _Plan]
-) -> tuple[list[Change], dict[str, int], dict[str, bytes | None]]:
+def _schedule(replica: Replica, plans: dict[str, _Plan]) -> tuple[list[Change], dict[str, int]]:
+    """The changes that become applicable, in a causal order, and the version vector after."""
     # every origin with verified changes still to apply: this batch's, and older ones that
     # were waiting for dependencies this batch may bring
     queues: list[list[Change]] = []
@@ -241,50 +275,54 @@ def _apply(
         if queue:
             queues.append(queue)
     vv = dict(replica.vv)
-    docs = replica.docs
-    snapshots: dict[str, bytes | None] = {}
     applied: list[Change] = []
     positions = [0] * len(queues)
+    progress = True
+    while progress:
+        progress = False
+        for qi, queue in enumerate(queues):
+            i = positions[qi]
+            while i < len(queue):
+                change = queue[i]
+                origin, seq, _hlc, deps, _ops = change
+                if vv.get(origin, 0) != seq - 1:
+                    break
+                if deps and any(vv.get(o, 0) < s for o, s in deps):
+                    break
+                vv[origin] = seq
+                applied.append(change)
+                i += 1
+                progress = True
+            positions[qi] = i
+    return applied, vv
+
+
+def _check_ops(replica: Replica, applied: list[Change]) -> dict[str, Document]:
+    """Check every op in application order (MalformedOp); returns the documents to create."""
+    docs = replica.docs
+    fresh: dict[str, Document] = {}
+    checkers: dict[str, Callable[[Any, str, int], None]] = {}
+    for origin, _seq, hlc, _deps, ops in applied:
+        for name, type_name, op in ops:
+            check = checkers.get(name)
+            if check is None:
+                doc = docs.get(name)
+                if doc is None:
+                    doc = fresh[name] = new_document(type_name)
+                check = checkers[name] = doc.checker()
+            check(op, origin, hlc)
+    return fresh
+
+
+def _apply(replica: Replica, applied: list[Change], fresh: dict[str, Document]) -> None:
+    docs = replica.docs
+    docs.update(fresh)
     last_name: str | None = None
-    doc: Document | None = None
-    try:
-        progress = True
-        while progress:
-            progress = False
-            for qi, queue in enumerate(queues):
-                i = positions[qi]
-                while i < len(queue):
-                    change = queue[i]
-                    origin, seq, hlc, deps, ops = change
-                    if vv.get(origin, 0) != seq - 1:
-                        break
-                    if deps and any(vv.get(o, 0) < s for o, s in deps):
-                        break
-                    for name, type_name, op in ops:
-                        if name != last_name:  # consecutive ops mostly hit one document
-                            doc = docs.get(name)
-                            if doc is None:
-                                doc = docs[name] = new_document(type_name)
-                                snapshots.setdefault(name, None)
-                            elif name not in snapshots:
-                                snapshots[name] = doc.encode_state()
-                            last_name = name
-                        assert doc is not None
-                        doc.apply(op, origin, hlc)
-                    vv[origin] = seq
-                    applied.append(change)
-                    i += 1
-                    progress = True
-                positions[qi] = i
-    except BaseException:
-        _restore(docs, snapshots)
-        raise
-    return applied, vv, snapshots
-
-
-def _restore(docs: dict[str, Document], snapshots: dict[str, bytes | None]) -> None:
-    for name, state in snapshots.items():
-        if state is None:
-            docs.pop(name, None)
-        else:
-            docs[name] = type(docs[name]).decode_state(state)
+    apply_op: Callable[[Any, str, int], None] | None = None
+    for origin, _seq, hlc, _deps, ops in applied:
+        for name, _type, op in ops:
+            if name != last_name:  # consecutive ops mostly hit one document
+                apply_op = docs[name].apply_checked
+                last_name = name
+            assert apply_op is not None
+            apply_op(op, origin, hlc)

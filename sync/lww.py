@@ -16,6 +16,7 @@ Operations:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar, Self
 
 import msgpack
@@ -24,6 +25,15 @@ from sync.errors import MalformedInput, MalformedOp
 
 _FORMAT = 1
 _ABSENT = object()
+
+
+def _check_op(op: Any, origin: str, hlc: int) -> None:
+    if not isinstance(op, list | tuple) or not op or op[0] not in ("s", "x"):
+        raise MalformedOp("a map op is ['s', key, value] or ['x', key]")
+    if len(op) != (3 if op[0] == "s" else 2) or not isinstance(op[1], str):
+        raise MalformedOp("a map op names its key as a string")
+    if type(hlc) is not int or not isinstance(origin, str):
+        raise MalformedOp("a map write needs an integer clock and a string origin")
 
 
 class LwwMap:
@@ -56,13 +66,18 @@ class LwwMap:
         self.apply(op, origin, hlc)
         return op
 
+    def checker(self) -> Callable[[Any, str, int], None]:
+        """Validates ops before a batch applies them; state-free for this type."""
+        return _check_op
+
+    def apply_checked(self, op: Any, origin: str, hlc: int) -> None:
+        self.apply(op, origin, hlc)  # validation is a few type checks: no fast path needed
+
+    def size_hint(self) -> int:
+        return len(self._entries)
+
     def apply(self, op: Any, origin: str, hlc: int) -> None:
-        if not isinstance(op, list | tuple) or not op or op[0] not in ("s", "x"):
-            raise MalformedOp("a map op is ['s', key, value] or ['x', key]")
-        if len(op) != (3 if op[0] == "s" else 2) or not isinstance(op[1], str):
-            raise MalformedOp("a map op names its key as a string")
-        if type(hlc) is not int or not isinstance(origin, str):
-            raise MalformedOp("a map write needs an integer clock and a string origin")
+        _check_op(op, origin, hlc)
         current = self._entries.get(op[1])
         if current is None or (hlc, origin) > (current[0], current[1]):
             present = op[0] == "s"

@@ -57,4 +57,10 @@ MIGRATIONS: list[str] = [
         value BLOB NOT NULL
     ) WITHOUT ROWID;
     """,
+    # 1: document states are stored lazily.  `as_of` is the number of changes (in
+    # application order, see sync_order) the state includes; changes from
+    # sync_meta.replay_from on are replayed at load for the documents they touch.
+    """
+    ALTER TABLE sync_document ADD COLUMN as_of INTEGER NOT NULL DEFAULT 0;
+    """,
 ]

@@ -3,7 +3,18 @@
 The store is a thin adapter: the replica keeps a journal of what changed (new segments,
 dirty documents, order runs, evidence) and `async_commit` writes all of it in ONE
 transaction with executemany, so a remote batch costs a handful of thread hops whatever its
-size.  Start-up reads the materialised documents and the segment bytes; it replays nothing.
+size.  Start-up reads the materialised documents and the segment bytes.
+
+Document states are written lazily: re-encoding a document costs O(document), so a
+document's state is rewritten only once the ops it received since its stored state are
+worth it (at least `SNAPSHOT_MIN_OPS`, and at least its size / `SNAPSHOT_SIZE_RATIO`:
+re-encoding then costs O(1) per op, and replaying them at load about as much as decoding),
+when the oldest of them is `MAX_REPLAY_CHANGES` changes old, or at a checkpoint.  Each
+stored state records `as_of`, the number of changes (in application order) it includes;
+`sync_meta.replay_from` is the first change some stored state lacks.  Load decodes the
+states then replays, from the stored segments, only the ops of changes from `replay_from`
+on, each for the documents whose state lacks it: a bounded replay, never the full history.
+Everything is written in one transaction, so whatever a crash leaves is consistent.
 
 Durability: the daemon opens the database in WAL mode with synchronous=FULL.  A change is
 *acknowledged* once `async_commit` (or `async_apply`) has returned; a crash before that loses
@@ -20,13 +31,13 @@ import msgpack
 
 from sync.chain import Segment, open_envelope
 from sync.codec import Limits, unpack
-from sync.documents import DOC_TYPES
-from sync.errors import MalformedInput, SyncError, UnknownDocumentType
+from sync.documents import DOC_TYPES, new_document
+from sync.errors import MalformedInput, UnknownDocumentType
 from sync.hlc import HybridClock
 from sync.identity import Identity
 from sync.ingest import IngestResult
 from sync.log import OrderRun, OriginLog, segment_rank
-from sync.replica import Replica
+from sync.replica import Replica, collector_paused, mark_dirty
 
 __all__ = ["SyncStore"]
 
@@ -38,6 +49,11 @@ _TABLES = (
     "sync_evidence",
     "sync_meta",
 )
+
+
+SNAPSHOT_MIN_OPS = 64
+SNAPSHOT_SIZE_RATIO = 1  # ops since the stored state >= its size: rewrite it
+MAX_REPLAY_CHANGES = 50_000  # no stored state lags more changes behind than this
 
 
 class SyncStore:
@@ -53,12 +69,14 @@ class SyncStore:
         replica = Replica(identity, **replica_options)
         limits = replica.limits
         conn = self.conn
-        async with conn.execute("SELECT name, type, state FROM sync_document") as cursor:
-            async for name, type_name, state in cursor:
+        as_of: dict[str, int] = {}
+        async with conn.execute("SELECT name, type, state, as_of FROM sync_document") as cursor:
+            async for name, type_name, state, doc_as_of in cursor:
                 cls = DOC_TYPES.get(type_name)
                 if cls is None:
                     raise UnknownDocumentType(f"stored document {name!r} has type {type_name!r}")
                 replica.docs[name] = cls.decode_state(state)
+                as_of[name] = doc_as_of
         async with conn.execute(
             "SELECT origin, applied, head, sealed_hlc, last_hlc FROM sync_origin"
         ) as cursor:
@@ -80,6 +98,7 @@ class SyncStore:
         ) as cursor:
             replica.order = [OrderRun(o, f, la) async for o, f, la in cursor]
         replica.saved_order = len(replica.order)
+        replica.applied_total = sum(run.last - run.first + 1 for run in replica.order)
         async with conn.execute("SELECT key, value FROM sync_meta") as cursor:
             meta = {key: value async for key, value in cursor}
         if "new_deps" in meta:
@@ -89,16 +108,41 @@ class SyncStore:
             replica.new_deps = deps
         if "clock" in meta:
             replica.clock.observe(int(meta["clock"]))
+        with collector_paused():
+            _replay(replica, int(meta.get("replay_from", replica.applied_total)), as_of)
         replica.offer_limit = replica.logs[replica.node_id].sealed_end
         return replica
 
     # --- writing ---------------------------------------------------------------------------
 
-    async def async_commit(self, replica: Replica) -> None:
-        """Seal pending local changes and write everything new in one transaction."""
+    async def async_commit(self, replica: Replica, *, checkpoint: bool = False) -> None:
+        """Seal pending local changes and write everything new in one transaction.
+
+        `checkpoint` stores every dirty document's state (e.g. at shutdown), so the next
+        load replays nothing."""
         replica.seal()
         segments = list(replica.unsaved_segments)
-        dirty = list(replica.dirty_docs)
+        position = replica.applied_total
+        dirty = [
+            name
+            for name, (first, ops) in replica.dirty_docs.items()
+            if checkpoint
+            or position - first >= MAX_REPLAY_CHANGES
+            or (
+                ops >= SNAPSHOT_MIN_OPS
+                and ops * SNAPSHOT_SIZE_RATIO >= replica.docs[name].size_hint()
+            )
+        ]
+        with collector_paused():  # thousands of states encoded: see collector_paused
+            states = [
+                (name, replica.docs[name].type_name, replica.docs[name].encode_state(), position)
+                for name in dirty
+            ]
+        stored = set(dirty)
+        replay_from = min(
+            (first for name, (first, _ops) in replica.dirty_docs.items() if name not in stored),
+            default=position,
+        )
         start = max(replica.saved_order - 1, 0)
         runs = [
             (pos, r.origin, r.first, r.last) for pos, r in enumerate(replica.order[start:], start)
@@ -115,12 +159,9 @@ class SyncStore:
                 )
             if dirty:
                 await conn.executemany(
-                    "INSERT OR REPLACE INTO sync_document (name, type, state) VALUES (?, ?, ?)",
-                    [
-                        (name, replica.docs[name].type_name, replica.docs[name].encode_state())
-                        for name in dirty
-                        if name in replica.docs
-                    ],
+                    "INSERT OR REPLACE INTO sync_document (name, type, state, as_of) "
+                    "VALUES (?, ?, ?, ?)",
+                    states,
                 )
             if runs:
                 await conn.executemany(
@@ -148,6 +189,7 @@ class SyncStore:
                 [
                     ("new_deps", msgpack.packb(replica.new_deps)),
                     ("clock", replica.clock.last),
+                    ("replay_from", replay_from),
                 ],
             )
             await conn.commit()
@@ -156,20 +198,18 @@ class SyncStore:
             raise
         # the journal is cleared only once the data is durable
         del replica.unsaved_segments[: len(segments)]
-        replica.dirty_docs.difference_update(dirty)
+        for name in dirty:
+            del replica.dirty_docs[name]
         replica.saved_order = len(replica.order)
         del replica.evidence[: len(evidence)]
         replica.offer_limit = replica.logs[replica.node_id].sealed_end
 
     async def async_apply(self, replica: Replica, raws: list[bytes]) -> IngestResult:
-        """Apply a remote batch and persist it; on a SyncError the store is unchanged
-        (except recorded equivocation evidence) and the error propagates."""
-        try:
-            result = replica.apply_segments(raws)
-        except SyncError:
-            if replica.evidence:
-                await self.async_commit(replica)
-            raise
+        """Apply a remote batch and persist it in one transaction.  On a SyncError the
+        replica and the store are unchanged and the error propagates; equivocating
+        segments are refused alone (see Replica.apply_segments) and their evidence is
+        stored with the rest of the batch."""
+        result = replica.apply_segments(raws)
         await self.async_commit(replica)
         return result
 
@@ -223,3 +263,38 @@ class SyncStore:
         async with self.conn.execute("PRAGMA integrity_check") as cursor:
             row = await cursor.fetchone()
         return str(row[0]) if row else "no answer"
+
+
+def _replay(replica: Replica, replay_from: int, as_of: dict[str, int]) -> None:
+    """Re-apply the changes numbered `replay_from` on to the documents whose stored state
+    lacks them, and mark those documents dirty again (their state is still not stored)."""
+    position = 0
+    docs = replica.docs
+    dirty = replica.dirty_docs
+    decoded: list[Segment] = []
+    for run in replica.order:
+        length = run.last - run.first + 1
+        if position + length <= replay_from:
+            position += length
+            continue
+        log = replica.logs[run.origin]
+        first = run.first + max(replay_from - position, 0)
+        position += first - run.first
+        for seq in range(first, run.last + 1):
+            segment = log.segment_at(seq)
+            if segment is None:
+                raise MalformedInput(f"stored order names {run.origin}:{seq}, not stored")
+            if not segment.is_decoded:
+                decoded.append(segment)
+            change = segment.changes[seq - segment.first_seq]
+            for name, type_name, op in change.ops:
+                if position < as_of.get(name, 0):
+                    continue  # the stored state already includes it
+                doc = docs.get(name)
+                if doc is None:
+                    doc = docs[name] = new_document(type_name)
+                doc.apply(op, change.origin, change.hlc)
+                mark_dirty(dirty, name, position)
+            position += 1
+    for segment in decoded:
+        segment.drop_decoded()

@@ -105,6 +105,10 @@ class _Source:
         self.lag = lag(self.replica.version_vector(), vv)
         return self.replica.changes_since(vv)
 
+    def origins(self) -> list[str]:
+        # protocol 2 names origins by a short key: the session maps keys back with these
+        return self.replica.origins()
+
 
 @dataclass
 class LinkResult:

@@ -200,9 +200,9 @@ async def test_equivocation_keeps_the_first_and_records_evidence(target: Any) ->
     second = forged([eve(1, (("p2", "map", ["s", "k", "second"]),))])
     await store.async_apply(b, [first])
     dump = await store.async_dump()
-    with pytest.raises(Equivocation) as caught:
-        await store.async_apply(b, [second])
-    assert caught.value.origin == EVE.node_id and caught.value.seq == 1
+    result = await store.async_apply(b, [second])
+    assert [(e.origin, e.seq) for e in result.equivocations] == [(EVE.node_id, 1)]
+    assert isinstance(result.equivocations[0], Equivocation) and result.applied == []
     assert b.value("p2") == {"k": "premier"}
     after = await store.async_dump()
     assert after.pop("sync_evidence") == [(1, EVE.node_id, 1, first, second)]
@@ -210,9 +210,36 @@ async def test_equivocation_keeps_the_first_and_records_evidence(target: Any) ->
     assert after == dump
     # a fork further down the chain: a second seq-2 segment linking to a different seq 1
     fork = forged([eve(2, (("p2", "map", ["s", "k", "fork"]),))], prev=bytes(32))
-    with pytest.raises(Equivocation):
-        await store.async_apply(b, [forged([eve(1, (("p2", "map", ["s", "k", "x"]),))]), fork])
+    result = await store.async_apply(b, [forged([eve(1, (("p2", "map", ["s", "k", "x"]),))]), fork])
+    assert len(result.equivocations) == 1 and b.value("p2") == {"k": "premier"}
     assert len(await store.async_evidence()) == 2
+
+
+async def test_equivocation_refuses_only_the_fork_and_applies_the_rest(
+    target: Any, tmp_path: Path
+) -> None:
+    store, b, a = target
+    first = forged([eve(1, (("p2", "map", ["s", "k", "premier"]),))])
+    await store.async_apply(b, [first])
+    # one batch: EVE's fork of seq 1, EVE's seq 2 built on that fork, and good news of A
+    fork1 = seal(EVE, genesis_hash(EVE.node_id), [eve(1, (("p2", "map", ["s", "k", "bis"]),))])
+    fork2 = seal(EVE, fork1.head_hash, [eve(2, (("p2", "map", ["s", "k", "ter"]),))])
+    a.insert_text("page", 0, "Nouveau ")
+    a.set_key("meta", "auteur", "Zoé")
+    a.seal()
+    good = a.changes_since(b.version_vector())
+    result = await store.async_apply(b, [fork2.raw, *good, fork1.raw])
+    assert [(e.origin, e.seq) for e in result.equivocations] == [(EVE.node_id, 1)]
+    assert len(result.applied) == 2
+    assert b.text("page") == a.text("page") and b.value("meta") == a.value("meta")
+    assert b.value("p2") == {"k": "premier"}
+    assert b.version_vector()[EVE.node_id] == 1
+    evidence = await store.async_evidence()
+    assert evidence[-1] == (EVE.node_id, 1, first, fork1.raw)
+    # what was applied is durable, and the evidence with it
+    reloaded = await store.async_load(identity(2))
+    assert snapshot(reloaded) == snapshot(b)
+    assert reloaded.version_vector() == b.version_vector()
 
 
 async def test_clock_hours_in_the_future(target: Any) -> None:

@@ -46,7 +46,19 @@ def shared_history(n: int) -> tuple[Replica, Replica]:
 def test_peers_in_sync_stop_after_one_exchange() -> None:
     a, b = shared_history(50)
     flights, sent = sync_over_protocol(a, b)
-    assert flights == 2 and sent < 400
+    # two HELLOs of 35 bytes and the initiator's eager VV of two 16-byte origin keys
+    assert flights == 2 and sent <= 160
+
+
+def test_hello_announces_the_node_id_only_when_asked() -> None:
+    a, b = replica(1), replica(2)
+    quiet, loud = session(a, True), SyncSession(b, b.node_id, initiator=True, announce_id=True)
+    listener = session(b, False)
+    listener.receive_data(quiet.data_to_send())
+    assert listener.peer_id is None
+    listener = session(a, False)
+    listener.receive_data(loud.data_to_send())
+    assert listener.peer_id == b.node_id
 
 
 @pytest.mark.parametrize("writer", ["initiator", "responder"])
@@ -135,9 +147,9 @@ async def test_interrupted_sync_resumes_without_resending_acknowledged_batches(
 def test_incompatible_versions_refuse_clearly() -> None:
     a, b = replica(1), replica(2)
     a.insert_text("p", 0, "x")
-    old = SyncSession(a, a.node_id, initiator=True, versions=(2, 3))
+    old = SyncSession(a, a.node_id, initiator=True, versions=(1, 1))
     new = session(b, False)
-    with pytest.raises(IncompatibleVersion, match=r"2\.\.3"):
+    with pytest.raises(IncompatibleVersion, match=r"1\.\.1"):
         new.receive_data(old.data_to_send())
     with pytest.raises(ProtocolError, match="IncompatibleVersion"):
         old.receive_data(new.data_to_send())
@@ -150,13 +162,13 @@ def test_mixed_versions_agree_on_the_highest_common() -> None:
     newer = SyncSession(a, a.node_id, initiator=True, versions=(1, 5), capabilities=0xFF)
     older = session(b, False)
     run_sessions(newer, older, applier(a), applier(b))
-    assert newer.version == older.version == 1
+    assert newer.version == older.version == 2
     assert b.text("p") == "x"
 
 
 def hello(r: Replica) -> bytes:
     digest = vv_digest(r.version_vector())
-    return encode_frame([HELLO, 1, 1, 0, r.node_id, 1 << 20, 1, digest])
+    return encode_frame([HELLO, 2, 2, 0, "", 1 << 20, 1, digest])
 
 
 @pytest.mark.parametrize(
@@ -173,9 +185,10 @@ def hello(r: Replica) -> bytes:
             lambda r: hello(r) + encode_frame([BATCH, 1, []]) + encode_frame([BATCH, 2, []]),
             ProtocolError,
         ),  # window of 1 overrun
-        (lambda r: hello(r) + encode_frame([VV, {"x": -1}]), MalformedInput),
+        (lambda r: hello(r) + encode_frame([VV, {b"x" * 16: -1}]), MalformedInput),
+        (lambda r: hello(r) + encode_frame([VV, {r.node_id: 1}]), MalformedInput),  # v1 VV
         (lambda r: hello(r) + encode_frame([9]), MalformedInput),
-        (lambda r: encode_frame([HELLO, 1, 1, 0, "x", 1 << 20, 0, b"0" * 16]), ProtocolError),
+        (lambda r: encode_frame([HELLO, 2, 2, 0, "x", 1 << 20, 0, b"0" * 16]), ProtocolError),
     ],
 )
 def test_broken_peers_get_a_specific_error_and_an_error_frame(frames, error) -> None:  # type: ignore[no-untyped-def]

@@ -12,7 +12,7 @@ from sync.change import Change
 from sync.codec import Limits, decode_change, encode_change
 from sync.frames import ACK, BATCH, DONE, ERROR, HELLO, VV, encode_frame
 from sync.identity import Identity, parse_node_id
-from sync.protocol import vv_digest
+from sync.protocol import encode_vv, origin_key, vv_digest
 
 SPEC = Path(__file__).resolve().parents[2] / "sync" / "PROTOCOL.md"
 NODE_ID = "GR2Q7GF-5LH6PZD-FDNURNK-VPUTHPX-QVJJFVB-FHBYSVU-7IKDGKB-PTZF7A6"
@@ -48,8 +48,10 @@ def computed() -> dict[str, bytes]:
         "signature": segment.envelope.signature,
         "segment": segment.raw,
         "vv-digest": digest,
-        "frame-hello": encode_frame([HELLO, 1, 1, 1, me.node_id, 4 << 20, 4, digest]),
-        "frame-vv": encode_frame([VV, vv]),
+        "origin-key": origin_key(me.node_id),
+        "frame-hello": encode_frame([HELLO, 2, 2, 1, "", 4 << 20, 4, digest]),
+        "frame-hello-announcing": encode_frame([HELLO, 2, 2, 1, me.node_id, 4 << 20, 4, digest]),
+        "frame-vv": encode_frame([VV, encode_vv(vv)]),
         "frame-batch": encode_frame([BATCH, 1, [segment.raw]]),
         "frame-ack": encode_frame([ACK, 1]),
         "frame-done": encode_frame([DONE]),

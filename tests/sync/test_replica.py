@@ -151,3 +151,23 @@ def test_sealing_splits_segments_that_would_not_fit_a_frame() -> None:
     assert all(len(s.raw) <= MAX_SEGMENT_BYTES or s.envelope.count == 1 for s in segments)
     b.apply_segments(a.changes_since({}))
     assert b.text("big") == a.text("big")
+
+
+def test_applying_a_batch_restores_the_collector_as_it_was() -> None:
+    import gc
+
+    a, b = replica(1), replica(2)
+    a.insert_text("p", 0, "un")
+    a.seal()
+    assert gc.isenabled()
+    b.apply_segments(a.changes_since({}))
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        a.insert_text("p", 0, "deux ")
+        a.seal()
+        b.apply_segments(a.changes_since(b.version_vector()))
+        assert not gc.isenabled()  # a host that runs without the collector keeps it off
+    finally:
+        gc.enable()
+    assert b.text("p") == "deux un"

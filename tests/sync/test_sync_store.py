@@ -55,7 +55,32 @@ async def test_remote_batch_is_one_transaction_and_offer_waits_for_durability(
         assert b.changes_since({a.node_id: 30}) != []  # the commit made our change durable
         dump = await store.async_dump()
         assert len(dump["sync_segment"]) == 31
+        # small documents' states are stored lazily: a load replays their few ops
+        assert dump["sync_document"] == []
+        reloaded = await store.async_load(identity(2))
+        assert snapshot(reloaded) == snapshot(b)
+        await store.async_commit(b, checkpoint=True)
+        dump = await store.async_dump()
         assert {row[0] for row in dump["sync_document"]} == {"p", "q"}
+        assert (await store.async_load(identity(2))).dirty_docs == {}  # nothing to replay
+
+
+async def test_lazy_states_replay_only_what_they_lack(tmp_path: Path) -> None:
+    a = replica(1)
+    async with open_store(tmp_path / "a.db") as store:
+        a.insert_text("big", 0, "x" * 50)
+        for i in range(200):  # enough ops for "big" to be stored, not for "small"
+            a.insert_text("big", i, "é")
+        await store.async_commit(a)
+        a.set_key("small", "k", 1)
+        a.insert_text("big", 0, "début ")
+        await store.async_commit(a)
+        rows = {row[0]: row for row in (await store.async_dump())["sync_document"]}
+        assert set(rows) == {"big"} and rows["big"][3] == 201  # as of change 201
+        loaded = await store.async_load(identity(1))
+        assert snapshot(loaded) == snapshot(a)
+        assert set(loaded.dirty_docs) == {"small", "big"}  # replayed, still not stored
+        assert loaded.applied_total == a.applied_total == 203
 
 
 def python_command() -> list[str]:

@@ -164,6 +164,8 @@ BAD_OPS: list[Any] = [
     ["d", [["A", 0, 999]]],
     ["d", [["nobody", 0, 1]]],
     ["d", "A"],
+    ["i", 2, "x", None, None],  # B's counters start at 0: skipping 0..1 is refused
+    ["i", 0, "x", ["A", 3], None],  # A's ids are 0..2
 ]
 
 
