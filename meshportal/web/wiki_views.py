@@ -48,6 +48,23 @@ def _message(
     return render(request, "message.html", status=status, heading=heading, text=text, back=back)
 
 
+def _expired(request: web.Request, back: str) -> web.Response:
+    _ = _t(request)
+    return _message(request, 400, _("The form had expired"), _("Go back and try again."), back)
+
+
+def _locked(request: web.Request, back: str) -> web.Response:
+    _ = _t(request)
+    text = _("Only the box's moderators can change it.")
+    return _message(request, 403, _("This page is locked"), text, back)
+
+
+def _too_fast(request: web.Request, back: str) -> web.Response:
+    _ = _t(request)
+    text = _("Wait a minute and try again.")
+    return _message(request, 429, _("Too many saves in a short time"), text, back)
+
+
 async def _page_or_404(request: web.Request) -> Page:
     page = await request.app[WIKI].find(request.match_info["slug"])
     if page is None:
@@ -145,13 +162,7 @@ async def edit_form(request: web.Request) -> web.Response:
     page = await wiki.find(slug)
     if page is not None and (page.hidden or page.locked) and not is_admin(request):
         _ = _t(request)
-        return _message(
-            request,
-            403,
-            _("This page is locked"),
-            _("Only the box's moderators can change it."),
-            f"/wiki/{slug}",
-        )
+        return _locked(request, f"/wiki/{slug}")
     if page is not None:
         wiki.remember(page.head, page.text)
     fields = {"text": page.text, "base": page.head} if page else {}
@@ -371,31 +382,13 @@ async def restore(request: web.Request) -> web.Response:
     form = await read_form(request)
     _ = _t(request)
     if not request.app[FORMS].valid(request, form):
-        return _message(
-            request,
-            400,
-            _("The form had expired"),
-            _("Go back and try again."),
-            f"/wiki/{page.slug}/historique",
-        )
+        return _expired(request, f"/wiki/{page.slug}/historique")
     if page.locked and not is_admin(request):
-        return _message(
-            request,
-            403,
-            _("This page is locked"),
-            _("Only the box's moderators can change it."),
-            f"/wiki/{page.slug}",
-        )
+        return _locked(request, f"/wiki/{page.slug}")
     rev = str(form.get("rev", ""))
     await _revision_text(request, page, rev)
     if not is_admin(request) and not request.app[FORMS].edits.allow(client_of(request)):
-        return _message(
-            request,
-            429,
-            _("Too many saves in a short time"),
-            _("Wait a minute and try again."),
-            f"/wiki/{page.slug}/historique",
-        )
+        return _too_fast(request, f"/wiki/{page.slug}/historique")
     await wiki.restore(page, rev, author=str(form.get("author", ""))[:60])
     raise web.HTTPSeeOther(f"/wiki/{page.slug}")
 
@@ -480,15 +473,9 @@ async def upload(request: web.Request) -> web.Response:
         elif part.name == "csrf":
             fields["csrf"] = (await part.text())[:100]
     if not request.app[FORMS].tokens.check(client_of(request), fields.get("csrf", "")):
-        return _message(request, 400, _("The form had expired"), _("Go back and try again."), back)
+        return _expired(request, back)
     if page.locked and not is_admin(request):
-        return _message(
-            request,
-            403,
-            _("This page is locked"),
-            _("Only the box's moderators can change it."),
-            back,
-        )
+        return _locked(request, back)
     if not _FILE_NAME.fullmatch(name) or ".." in name:
         return _message(
             request,
@@ -507,13 +494,7 @@ async def upload(request: web.Request) -> web.Response:
             back,
         )
     if not is_admin(request) and not request.app[FORMS].edits.allow(client_of(request)):
-        return _message(
-            request,
-            429,
-            _("Too many saves in a short time"),
-            _("Wait a minute and try again."),
-            back,
-        )
+        return _too_fast(request, back)
     try:
         await wiki.attach(page, name, data, media_type)
     except BlobError as exc:
