@@ -43,6 +43,7 @@ import asyncio
 import http.cookiejar
 import json
 import re
+import shutil
 import statistics
 import sys
 import tempfile
@@ -67,6 +68,7 @@ from tests.conftest import Daemon, free_port, run_cli, start_daemon
 from tests.mesh import offline
 
 RESULTS = Path(__file__).resolve().parent / "results"
+HTTP_TIMEOUT = 300  # the first wiki request on a box rebuilds its search index (see below)
 SYNC_INTERVAL = 2.0  # seconds: short, so 3 periodic rounds fit in the even-peers window
 HANDSHAKE_FLIGHTS = 6  # TLS 1.3 (3 flights) + the transport's hello / auth / welcome
 CLOSE_NOTIFY = 24  # a TLS 1.3 alert record: 5 header + 2 alert + 1 type + 16 tag
@@ -276,12 +278,12 @@ class Browser:
         self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
 
     def get(self, path: str) -> tuple[int, str, str]:
-        with self.opener.open(self.daemon.url + path, timeout=30) as response:
+        with self.opener.open(self.daemon.url + path, timeout=HTTP_TIMEOUT) as response:
             return response.status, response.read().decode(), response.url
 
     def post(self, path: str, fields: dict[str, str]) -> tuple[int, str, str]:
         body = urllib.parse.urlencode(fields).encode()
-        with self.opener.open(self.daemon.url + path, data=body, timeout=30) as response:
+        with self.opener.open(self.daemon.url + path, data=body, timeout=HTTP_TIMEOUT) as response:
             return response.status, response.read().decode(), response.url
 
     def form(self, path: str) -> tuple[str, str]:
@@ -382,11 +384,16 @@ def initial_sync(pair: Pair) -> dict[str, Any]:
     }
 
 
-def one_sided_link(pair: Pair, giver_web: Browser) -> tuple[str, bool]:
-    """Only the taker knows the giver's address: does a giver's edit reach the taker?"""
+def one_sided_link(pair: Pair, giver_web: Browser) -> tuple[str, dict[str, Any]]:
+    """Only the taker knows the giver's address: does a giver's edit reach the taker?
+
+    This is also the giver's first wiki request since its replica was written: the
+    wiki index catches up with 100,000 changes first (`giver_first_save_s`)."""
+    start = time.perf_counter()
     slug = giver_web.create("Semences du village", "Première version de la page.\n")
+    first_save_s = time.perf_counter() - start
     delivered = wait_until(lambda: even(pair.giver, pair.taker), 3 * SYNC_INTERVAL + 1)
-    return slug, delivered is not None
+    return slug, {"giver_first_save_s": first_save_s, "one_sided_link_delivered": bool(delivered)}
 
 
 def link_back(pair: Pair) -> None:
@@ -411,7 +418,9 @@ def incremental(pair: Pair, giver_web: Browser, slug: str) -> dict[str, Any]:
     assert took is not None, "the edit did not reach the taker in 30 s"
     arrival_s = time.perf_counter() - saved
     time.sleep(1.0)  # rows are written when the conversation ends
+    start = time.perf_counter()  # the taker's first wiki request: its index catches up
     status, html, _ = Browser(pair.taker).get(f"/wiki/{slug}")
+    first_view_s = time.perf_counter() - start
     served = status == 200 and "graines de tomates" in html
     conns = pair.to_taker.since(moment) + pair.to_giver.since(moment)
     sync_flights = [c.sync_flights for c in conns]
@@ -429,6 +438,7 @@ def incremental(pair: Pair, giver_web: Browser, slug: str) -> dict[str, Any]:
         "incremental_changes_applied": applied,
         "incremental_arrival_s": arrival_s,
         "incremental_served_by_taker": served,
+        "taker_first_view_s": first_view_s,
     }
 
 
@@ -449,6 +459,29 @@ def even_window(pair: Pair) -> dict[str, Any]:
         "even_connections": len(conns),
         "even_tcp_bytes": sum(c.wire_bytes for c in conns),
     }
+
+
+def warm_taker_sync(root: Path, giver: Daemon, giver_id: str, giver_sync: int) -> float:
+    """A second fresh box whose wiki was opened once before the sync (as on a box that
+    visitors use): its index then follows every batch as it lands."""
+    data = root / "warm" / "data"
+    assert run_cli("init", "--data", str(data)).returncode == 0
+    warm_id = create_or_load(data)[0].node_id
+    assert run_cli("peer", "trust", warm_id, "--data", str(giver.data)).returncode == 0
+    common = ("--host", "127.0.0.1", "--sync-interval", "3600", "--captive", "false")
+    warm = start_daemon(data, None, *common, "--sync-port", str(free_port()))
+    try:
+        assert Browser(warm).get("/wiki")[0] == 200
+        added = run_cli("peer", "add", f"127.0.0.1:{giver_sync}", "--data", str(data))
+        assert added.returncode == 0, added.stderr
+        target = digest(giver)
+        start = time.perf_counter()
+        assert run_cli("peer", "trust", giver_id, "--data", str(data)).returncode == 0
+        took = wait_until(lambda: digest(warm) == target, 900)
+        assert took is not None, "the warm taker did not sync in 15 min"
+        return time.perf_counter() - start
+    finally:
+        warm.stop()
 
 
 def one_round(root: Path, pages: int, per_page: int, relays: RelayThread) -> dict[str, Any]:
@@ -473,11 +506,13 @@ def one_round(root: Path, pages: int, per_page: int, relays: RelayThread) -> dic
         assert added.returncode == 0, added.stderr
         figures = initial_sync(pair)
         web = Browser(giver)
-        slug, delivered = one_sided_link(pair, web)
+        slug, one_sided = one_sided_link(pair, web)
+        figures |= one_sided
         link_back(pair)
         figures |= incremental(pair, web, slug)
         figures |= even_window(pair)
         rss = (peak_rss_mib(giver.process.pid), peak_rss_mib(taker.process.pid))
+        figures["warm_taker_sync_s"] = warm_taker_sync(root, giver, giver_id, giver_sync)
     finally:
         giver.stop()
         taker.stop()
@@ -492,7 +527,6 @@ def one_round(root: Path, pages: int, per_page: int, relays: RelayThread) -> dic
         "wire_vs_zlib": figures["wire_bytes"] / zlib_bytes,
         "plain_tls_copy_s": copy_s,
         "sync_vs_copy": figures["sync_s"] / copy_s,
-        "one_sided_link_delivered": delivered,
         "giver_peak_rss_mib": rss[0],
         "taker_peak_rss_mib": rss[1],
     }
@@ -518,15 +552,13 @@ def main() -> None:
     pages = 1_000 if args.quick else args.pages
     relays = RelayThread()
     try:
-        rounds = [
-            one_round(
-                Path(tempfile.mkdtemp(prefix="bench-mesh-sync-")),
-                pages,
-                args.changes_per_page,
-                relays,
-            )
-            for _ in range(args.rounds)
-        ]
+        rounds = []
+        for _ in range(args.rounds):
+            root = Path(tempfile.mkdtemp(prefix="bench-mesh-sync-"))
+            try:
+                rounds.append(one_round(root, pages, args.changes_per_page, relays))
+            finally:
+                shutil.rmtree(root, ignore_errors=True)
     finally:
         relays.stop()
     numeric = [k for k, v in rounds[0].items() if isinstance(v, int | float)]
