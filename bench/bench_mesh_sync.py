@@ -25,9 +25,9 @@ bytes and the *flights* (runs of bytes in one direction: each side waiting for t
 are seen on the wire, not only as the daemons count them.  A connection starts with six
 flights that are not the sync (TLS 1.3: ClientHello, server Finished, client Finished;
 then the transport's hello nonce, auth and welcome); the sync conversation's flights are
-the rest (minus closing flights that carry only a TLS close_notify), and its round trips
-are those flights // 2 (the last flight of an odd count is a one-way "end": nobody waits
-for an answer to it).  The connection's own setup is reported apart: 3 round trips (TLS
+the rest, minus the closing flights made only of "end" notes (each side sends its own
+when its work is done: they cross, nobody waits on them) and TLS close_notify records;
+its round trips are those flights // 2.  The connection's own setup is reported apart: 3 round trips (TLS
 1.3 takes one, the server's nonce waits for the client's Finished, then auth/welcome).
 
 Along the way the bench checks what a hand-added link does when only one box added the
@@ -72,6 +72,7 @@ HTTP_TIMEOUT = 300  # the first wiki request on a box rebuilds its search index 
 SYNC_INTERVAL = 2.0  # seconds: short, so 3 periodic rounds fit in the even-peers window
 HANDSHAKE_FLIGHTS = 6  # TLS 1.3 (3 flights) + the transport's hello / auth / welcome
 CLOSE_NOTIFY = 24  # a TLS 1.3 alert record: 5 header + 2 alert + 1 type + 16 tag
+END_RECORD = 33  # link.py's {"t": "end"} alone in a TLS record: 4 + 7 + 22 bytes
 WORDS = [
     "la",
     "boîte",
@@ -159,12 +160,21 @@ class Connection:
 
     @property
     def sync_flights(self) -> int:
-        """Flights after the handshake, without the closing ones that carry only a TLS
-        close_notify (one 24-byte record: nobody waits for it)."""
+        """Flights after the handshake that carry sync messages: without the closing ones
+        made only of link.py's "end" notes and TLS close_notify records.  Each side sends
+        its "end" when its own work is done, not as an answer, so two crossing "end"s show
+        as two flights yet nobody waits on them."""
         flights = self.flights[HANDSHAKE_FLIGHTS:]
-        while flights and flights[-1][1] == CLOSE_NOTIFY:
+        while flights and _only_closing(flights[-1][1]):
             flights = flights[:-1]
         return len(flights)
+
+
+def _only_closing(size: int) -> bool:
+    """Is `size` some "end" records plus some close_notify records, and nothing else?"""
+    return any(
+        (size - END_RECORD * ends) % CLOSE_NOTIFY == 0 for ends in range(size // END_RECORD + 1)
+    )
 
 
 class Relay:
@@ -366,6 +376,7 @@ def initial_sync(pair: Pair) -> dict[str, Any]:
     time.sleep(0.5)  # the session's row is written when it ends
     row = peer_row(pair.taker, pair.giver_id)
     wire = int(row["bytes_in"]) + int(row["bytes_out"])
+    rss = (peak_rss_mib(pair.giver.process.pid), peak_rss_mib(pair.taker.process.pid))
     tcp = sum(c.wire_bytes for c in pair.to_giver.connections[1:])  # [0] was `peer add`'s probe
     # peers already even, once connected: kick one more conversation (with mDNS and
     # equal digests in the TXT records they do not connect at all)
@@ -381,6 +392,8 @@ def initial_sync(pair: Pair) -> dict[str, Any]:
         "initial_tcp_bytes": tcp,
         "even_forced_bytes": forced,
         "even_forced_tcp_bytes": forced_tcp,
+        "giver_peak_rss_mib": rss[0],  # VmHWM right after the sync: its peak
+        "taker_peak_rss_mib": rss[1],
     }
 
 
@@ -511,7 +524,9 @@ def one_round(root: Path, pages: int, per_page: int, relays: RelayThread) -> dic
         link_back(pair)
         figures |= incremental(pair, web, slug)
         figures |= even_window(pair)
-        rss = (peak_rss_mib(giver.process.pid), peak_rss_mib(taker.process.pid))
+        # the whole run's peak: includes each box's first wiki request (index catch-up)
+        figures["giver_run_peak_rss_mib"] = peak_rss_mib(giver.process.pid)
+        figures["taker_run_peak_rss_mib"] = peak_rss_mib(taker.process.pid)
         figures["warm_taker_sync_s"] = warm_taker_sync(root, giver, giver_id, giver_sync)
     finally:
         giver.stop()
@@ -527,8 +542,6 @@ def one_round(root: Path, pages: int, per_page: int, relays: RelayThread) -> dic
         "wire_vs_zlib": figures["wire_bytes"] / zlib_bytes,
         "plain_tls_copy_s": copy_s,
         "sync_vs_copy": figures["sync_s"] / copy_s,
-        "giver_peak_rss_mib": rss[0],
-        "taker_peak_rss_mib": rss[1],
     }
 
 
