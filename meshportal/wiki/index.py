@@ -86,14 +86,111 @@ async def set_links(conn: aiosqlite.Connection, pid: str, slugs: Iterable[str]) 
 async def set_searchable(
     conn: aiosqlite.Connection, kind: str, ref: str, entry: tuple[str, str, str] | None
 ) -> None:
-    """(title, body, lang) becomes searchable under (kind, ref); None removes it."""
-    await conn.execute("DELETE FROM portal_search WHERE kind = ? AND ref = ?", (kind, ref))
-    if entry is not None:
-        title, body, lang = entry
-        await conn.execute(
-            "INSERT INTO portal_search (title, body, kind, ref, lang) VALUES (?, ?, ?, ?, ?)",
-            (title, body.replace(_MARK_OPEN, "").replace(_MARK_CLOSE, ""), kind, ref, lang),
+    """(title, body, lang) becomes searchable under (kind, ref); None removes it.
+
+    The FTS row is addressed by the rowid of its `search_entry` row: a lookup by rowid,
+    where a delete by (kind, ref) would scan the whole full-text table.
+    """
+    async with conn.execute(
+        "SELECT rowid FROM search_entry WHERE kind = ? AND ref = ?", (kind, ref)
+    ) as cursor:
+        found = await cursor.fetchone()
+    if found is not None:
+        await conn.execute("DELETE FROM portal_search WHERE rowid = ?", (found[0],))
+        if entry is None:
+            await conn.execute("DELETE FROM search_entry WHERE rowid = ?", (found[0],))
+            return
+        rowid = found[0]
+    elif entry is None:
+        return
+    else:
+        async with conn.execute(
+            "INSERT INTO search_entry (kind, ref) VALUES (?, ?)", (kind, ref)
+        ) as cursor:
+            rowid = cursor.lastrowid
+    title, body, lang = entry
+    await conn.execute(
+        "INSERT INTO portal_search (rowid, title, body, kind, ref, lang) VALUES (?, ?, ?, ?, ?, ?)",
+        (rowid, title, _strip_marks(body), kind, ref, lang),
+    )
+
+
+_FEW = 64  # below this many refs, per-ref lookups beat reading the whole mapping
+
+
+async def page_times(conn: aiosqlite.Connection, pids: list[str]) -> dict[str, tuple[float, str]]:
+    """(updated, head) of the given pages already indexed."""
+    out: dict[str, tuple[float, str]] = {}
+    for start in range(0, len(pids), 500):  # SQLite's bound-parameter limit
+        chunk = pids[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        sql = f"SELECT pid, updated, head FROM wiki_page WHERE pid IN ({marks})"  # noqa: S608
+        for pid, updated, head in await fetch_all(conn, sql, tuple(chunk)):
+            out[str(pid)] = (float(updated), str(head))
+    return out
+
+
+async def _search_rowids(conn: aiosqlite.Connection, kind: str, refs: list[str]) -> dict[str, int]:
+    if len(refs) >= _FEW:
+        rows = await fetch_all(conn, "SELECT rowid, ref FROM search_entry WHERE kind = ?", (kind,))
+    else:
+        rows = []
+        for ref in refs:
+            rows += await fetch_all(
+                conn, "SELECT rowid, ref FROM search_entry WHERE kind = ? AND ref = ?", (kind, ref)
+            )
+    return {str(ref): int(rowid) for rowid, ref in rows}
+
+
+async def set_links_many(conn: aiosqlite.Connection, links: dict[str, set[str]]) -> None:
+    await conn.executemany("DELETE FROM wiki_link WHERE src = ?", [(pid,) for pid in links])
+    await conn.executemany(
+        "INSERT OR IGNORE INTO wiki_link (src, dst) VALUES (?, ?)",
+        [(pid, slug) for pid, slugs in links.items() for slug in slugs],
+    )
+
+
+async def set_searchable_many(
+    conn: aiosqlite.Connection, kind: str, entries: dict[str, tuple[str, str, str] | None]
+) -> None:
+    """set_searchable for many refs of one kind, in a handful of statements."""
+    rowids = await _search_rowids(conn, kind, list(entries))
+    await conn.executemany(
+        "DELETE FROM portal_search WHERE rowid = ?",
+        [(rowids[ref],) for ref in entries if ref in rowids],
+    )
+    gone = [ref for ref, entry in entries.items() if entry is None and ref in rowids]
+    await conn.executemany(
+        "DELETE FROM search_entry WHERE rowid = ?", [(rowids.pop(ref),) for ref in gone]
+    )
+    new = [ref for ref, entry in entries.items() if entry is not None and ref not in rowids]
+    if new:
+        await conn.executemany(
+            "INSERT INTO search_entry (kind, ref) VALUES (?, ?)", [(kind, ref) for ref in new]
         )
+        rowids.update(await _search_rowids(conn, kind, new))
+    await conn.executemany(
+        "INSERT INTO portal_search (rowid, title, body, kind, ref, lang) VALUES (?, ?, ?, ?, ?, ?)",
+        [
+            (rowids[ref], title, _strip_marks(body), kind, ref, lang)
+            for ref, entry in entries.items()
+            if entry is not None
+            for title, body, lang in (entry,)
+        ],
+    )
+
+
+def _strip_marks(body: str) -> str:
+    return body.replace(_MARK_OPEN, "").replace(_MARK_CLOSE, "")
+
+
+async def forget_searchable(conn: aiosqlite.Connection, kind: str) -> None:
+    """Remove every entry of one kind (a full rebuild follows)."""
+    await conn.execute(
+        "DELETE FROM portal_search WHERE rowid IN (SELECT rowid FROM search_entry WHERE kind = ?)",
+        (kind,),
+    )
+    await conn.execute("DELETE FROM search_entry WHERE kind = ?", (kind,))
 
 
 # title matches weigh five times body matches; the two markers are our constants

@@ -97,6 +97,7 @@ class Wiki:
         # bumped by every commit: rendered pages cached under an older value are stale
         # (their text, or which of their links lead somewhere, may have changed)
         self.generation = 0
+        self._catching_up: asyncio.Future[Replica] | None = None
         host.on_commit(self._on_commit)
 
     # --- loading ---------------------------------------------------------------------------
@@ -141,7 +142,7 @@ class Wiki:
         if rows and bytes(rows[0][0]) == fingerprint:
             return
         async with self.db.transaction() as conn:
-            await conn.execute("DELETE FROM portal_search WHERE kind = 'lesson'")
+            await index.forget_searchable(conn, "lesson")
             for ref, title, body, lang in entries:
                 await index.set_searchable(conn, "lesson", ref, (title, body, lang))
             await conn.execute(
@@ -155,6 +156,10 @@ class Wiki:
         self.generation += 1
         if self._indexed:
             await self._reindex(replica, changes, full=False)
+        elif self._catching_up is None:
+            # The replica is loaded (a peer synced) but no visitor opened the wiki yet:
+            # build the index now, in the background, not on the first visitor's request.
+            self._catching_up = asyncio.ensure_future(self.replica())
 
     async def _reindex(self, replica: Replica, changes: list[Change], full: bool) -> None:
         touched: set[str] = set()
@@ -188,7 +193,7 @@ class Wiki:
             if full:
                 for table in ("wiki_page", "wiki_revision", "wiki_link"):
                     await conn.execute(f"DELETE FROM {table}")  # noqa: S608 - our names
-                await conn.execute("DELETE FROM portal_search WHERE kind = 'wiki'")
+                await index.forget_searchable(conn, "wiki")
             await index.add_revisions(conn, revisions)
             for pid in notes:
                 doc = replica.docs.get(P.revs(pid))
@@ -199,27 +204,30 @@ class Wiki:
             latest: dict[str, float] = {}
             for revision in revisions:
                 latest[revision.pid] = max(latest.get(revision.pid, 0.0), revision.at)
+            missing = [] if full else [pid for pid in touched if pid not in latest]
+            known = await index.page_times(conn, missing)
             rows = []
+            links: dict[str, set[str]] = {}
+            searchable: dict[str, tuple[str, str, str] | None] = {}
             for pid in touched:
                 page = self._page(replica, pid)
                 if page is None:
                     continue
                 updated = latest.get(pid, 0.0)
                 if not updated:
-                    found = await index.fetch_all(
-                        conn, "SELECT updated, head FROM wiki_page WHERE pid = ?", (pid,)
-                    )
-                    updated = found[0][0] if found else time.time()
-                    page.head = heads.get(pid) or (found[0][1] if found else "")
+                    updated, page.head = known.get(pid, (time.time(), ""))
+                    page.head = heads.get(pid) or page.head
                 else:
                     page.head = heads[pid]
                 rows.append(
                     index.PageRow(pid, page.slug, page.title, len(page.text), updated, page.head)
                 )
-                await index.set_links(conn, pid, wiki_links(page.text))
-                await index.set_searchable(
-                    conn, "wiki", pid, None if page.hidden else (page.title, page.text, "")
-                )
+                links[pid] = wiki_links(page.text)
+                searchable[pid] = None if page.hidden else (page.title, page.text, "")
+            # a few statements for the whole batch: a sync of thousands of pages must not
+            # pay a thread hop per page and per table
+            await index.set_links_many(conn, links)
+            await index.set_searchable_many(conn, "wiki", searchable)
             await index.upsert_pages(conn, rows)
             await conn.execute(
                 "INSERT OR REPLACE INTO wiki_state (key, value) VALUES ('vv', ?)",
