@@ -142,6 +142,25 @@ class PeerTable:
                 (node_id, name, json.dumps(merged), port, digest, now, now),
             )
 
+    async def learn_address(self, node_id: str, host: str, port: int) -> None:
+        """A signed-in peer connected and said where it listens: keep that way back to it
+        when we knew none (no mDNS across the link, and only the other side added us)."""
+        now = time.time()
+        async with self.db.transaction() as conn:
+            async with conn.execute(
+                "SELECT addresses, sync_port FROM mesh_peers WHERE node_id = ?", (node_id,)
+            ) as cur:
+                row = await cur.fetchone()
+            if row is not None and json.loads(row[0]) and row[1]:
+                return
+            await conn.execute(
+                "INSERT INTO mesh_peers (node_id, name, addresses, sync_port, digest,"
+                " first_seen, last_seen, online) VALUES (?, '', ?, ?, '', ?, ?, 1)"
+                " ON CONFLICT(node_id) DO UPDATE SET addresses = excluded.addresses,"
+                " sync_port = excluded.sync_port, last_seen = excluded.last_seen, online = 1",
+                (node_id, json.dumps([host]), port, now, now),
+            )
+
     async def gone(self, node_id: str) -> None:
         await self.db.write_many("UPDATE mesh_peers SET online = 0 WHERE node_id = ?", [(node_id,)])
 

@@ -126,6 +126,8 @@ class Mesh:
             log.error("box-to-box sync disabled: port %s on %s %s", port, host, why)
             return
         self.sync_port = self._listener.sockets[0].getsockname()[1]
+        if self.endpoint is not None:
+            self.endpoint.listen_port = self.sync_port
         log.info("box-to-box sync on %s:%d", host, self.sync_port)
 
     async def _async_start_discovery(self) -> None:
@@ -220,6 +222,10 @@ class Mesh:
             await session.close()
 
     async def _on_session(self, session: transport.Session) -> None:
+        if session.remote_host and session.callback_port:
+            await self.peers.learn_address(
+                session.peer_id, session.remote_host, session.callback_port
+            )
         if self.replicator is not None:
             self._sessions.setdefault(session.peer_id, set()).add(session)
             try:

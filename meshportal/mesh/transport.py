@@ -89,6 +89,9 @@ class Session:
     max_frame: int = framing.MAX_FRAME
     bytes_in: int = 0
     bytes_out: int = 0
+    # for sessions we accepted: the peer's address and the port it says it listens on
+    remote_host: str | None = None
+    callback_port: int | None = None
 
     async def send(self, message: dict[str, Any]) -> None:
         frame = framing.encode_frame(framing.pack(message), self.max_frame)
@@ -113,6 +116,9 @@ class Endpoint:
     def __init__(self, identity: Identity, cert_path: Path, key_path: Path) -> None:
         self.identity = identity
         self.cert_path, self.key_path = cert_path, key_path
+        # where our own sync server listens, told to the boxes we connect to so that a
+        # link added by hand on one side only still carries pushes both ways
+        self.listen_port: int | None = None
 
     @classmethod
     def for_data_dir(cls, data_dir: Path, identity: Identity) -> Endpoint:
@@ -123,6 +129,7 @@ class Endpoint:
         ctx.minimum_version = ssl.TLSVersion.TLSv1_3
         ctx.load_cert_chain(self.cert_path, self.key_path)
         ctx.verify_mode = ssl.CERT_NONE  # clients prove themselves by signature, see above
+        ctx.num_tickets = 0  # sessions are never resumed: tickets would be ~500 B wasted
         return ctx
 
     def client_context(self) -> ssl.SSLContext:
@@ -246,7 +253,13 @@ class Server:
             return None
         _write(writer, {"t": "welcome", "scope": scope})
         await writer.drain()
-        return Session(reader, writer, peer_id, scope, self.max_frame)
+        session = Session(reader, writer, peer_id, scope, self.max_frame)
+        port = auth.get("port")
+        if type(port) is int and 0 < port < 65536:
+            peer = writer.get_extra_info("peername")
+            session.remote_host = str(peer[0]) if peer else None
+            session.callback_port = port
+        return session
 
     async def _pair(
         self, writer: asyncio.StreamWriter, auth: dict[str, Any], peer_id: str,
@@ -317,6 +330,8 @@ async def async_connect(
         nonce = secrets.token_bytes(32)
         auth: dict[str, Any] = {"t": "auth", "v": 1, "mode": mode, "pub": own, "nonce": nonce}
         auth["sig"] = endpoint.sign(_auth_text(mode, server_pub, server_nonce, own, nonce))
+        if endpoint.listen_port:
+            auth["port"] = endpoint.listen_port  # inside TLS, from the signed-in peer
         key = b""
         if code is not None:
             key = await asyncio.to_thread(pairing.code_key, code)

@@ -172,3 +172,22 @@ async def test_a_wrong_attachment_is_refused_and_not_kept(nodes: list[Node]) -> 
     assert result is not None and result.completed and result.blobs == 0
     assert not b.blobs.has(digest) and b.blobs.partial_size(digest) == 0
     assert hashlib.sha256(content).hexdigest() == digest
+
+
+async def test_a_link_known_on_one_side_only_carries_pushes_both_ways(nodes: list[Node]) -> None:
+    """Only `a` knows how to reach `b` (a hand-added peer, no mDNS): after `a` connects
+    once, `b` has learnt `a`'s address and sync port and can push its next edit itself."""
+    a, b, _ = nodes
+    await a.trust(b)
+    await b.mesh.peers.set_trust(a.node_id, True)  # trusted, but no address known
+    await b.mesh.reload_trust()
+    assert not {p.node_id: p for p in await b.mesh.peers.list()}[a.node_id].addresses
+    first = await a.sync(b)
+    assert first is not None and first.completed
+    learnt = {p.node_id: p for p in await b.mesh.peers.list()}[a.node_id]
+    assert learnt.addresses == ["127.0.0.1"] and learnt.sync_port == a.mesh.sync_port
+    async with b.host.editing() as replica:
+        replica.replace_text("wiki/p9/body", "poussé par B")
+    pushed = await b.sync(a)  # what b's commit listener does, debounced
+    assert pushed is not None and pushed.completed
+    assert await a.text("wiki/p9/body") == "poussé par B"
