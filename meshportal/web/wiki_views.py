@@ -109,7 +109,7 @@ async def recent_changes(request: web.Request) -> web.Response:
 async def show_page(request: web.Request) -> web.Response:
     wiki = request.app[WIKI]
     slug = request.match_info["slug"]
-    page = await wiki.find(slug)
+    page = await wiki.find(slug, with_text=False)
     if page is None:
         return render(request, "wiki_missing.html", status=404, slug=slug)
     if page.slug != slug:
@@ -126,6 +126,7 @@ async def show_page(request: web.Request) -> web.Response:
     cache = request.app[PAGES]
     html = None if admin else cache.get(key)
     if html is None:
+        page.text = await wiki.text(page.pid)
         html = render_html(
             request,
             "wiki_page.html",

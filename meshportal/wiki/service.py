@@ -98,6 +98,7 @@ class Wiki:
         # (their text, or which of their links lead somewhere, may have changed)
         self.generation = 0
         self._catching_up: asyncio.Future[Replica] | None = None
+        self._heads: dict[str, str] = {}  # page id -> 'origin:seq' of its last body change
         host.on_commit(self._on_commit)
 
     # --- loading ---------------------------------------------------------------------------
@@ -233,6 +234,10 @@ class Wiki:
                 "INSERT OR REPLACE INTO wiki_state (key, value) VALUES ('vv', ?)",
                 (msgpack.packb(replica.version_vector()),),
             )
+        # only once committed: a failed transaction leaves the cache as the database is
+        if full:
+            self._heads.clear()
+        self._heads.update((row.pid, row.head) for row in rows)
 
     @staticmethod
     def _pids(replica: Replica) -> list[str]:
@@ -244,7 +249,7 @@ class Wiki:
 
     # --- reading ---------------------------------------------------------------------------
 
-    def _page(self, replica: Replica, pid: str) -> Page | None:
+    def _page(self, replica: Replica, pid: str, with_text: bool = True) -> Page | None:
         meta = replica.docs.get(P.meta(pid))
         if meta is None:
             return None
@@ -254,7 +259,9 @@ class Wiki:
             pid=pid,
             slug=str(meta.get("slug", pid)),  # type: ignore[attr-defined]
             title=str(meta.get("title", pid)),  # type: ignore[attr-defined]
-            text=replica.text(P.body(pid)),
+            # the text is the one costly part (joined from the CRDT): a cached page view
+            # does not need it
+            text=replica.text(P.body(pid)) if with_text else "",
             head="",
             hidden=bool(P.map_get(replica, mod, f"hide/{pid}", False)),
             locked=bool(P.map_get(replica, mod, f"lock/{pid}", False)),
@@ -264,21 +271,29 @@ class Wiki:
     def revision_hidden(self, replica: Replica, pid: str, rev: str) -> bool:
         return bool(P.map_get(replica, P.MODERATION, f"hide/{pid}/{rev}", False))
 
-    async def find(self, slug: str) -> Page | None:
+    async def find(self, slug: str, with_text: bool = True) -> Page | None:
         replica = await self.replica()
         pid = P.map_get(replica, P.SLUGS, slug)
         if not isinstance(pid, str):
             return None
-        page = self._page(replica, pid)
+        page = self._page(replica, pid, with_text)
         if page is not None:
             page.head = await self.head(pid)
         return page
 
+    async def text(self, pid: str) -> str:
+        return (await self.replica()).text(P.body(pid))
+
     async def head(self, pid: str) -> str:
-        rows = await index.fetch_all(
-            self.db.reader, "SELECT head FROM wiki_page WHERE pid = ?", (pid,)
-        )
-        return str(rows[0][0]) if rows else ""
+        """The page's latest revision; kept in memory, since every write goes through
+        _reindex in this process (a page view then costs no database round trip)."""
+        head = self._heads.get(pid)
+        if head is None:
+            rows = await index.fetch_all(
+                self.db.reader, "SELECT head FROM wiki_page WHERE pid = ?", (pid,)
+            )
+            head = self._heads[pid] = str(rows[0][0]) if rows else ""
+        return head
 
     async def exists(self) -> set[str]:
         """Every slug that leads to a page (current and old names)."""
