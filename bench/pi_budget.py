@@ -257,7 +257,7 @@ def _text_insert() -> Callable[[], object]:
 
 # name -> (setup, units per op, unit, heavy). Heavy workloads run fewer ops under callgrind.
 WORKLOADS: dict[str, tuple[Callable[[], Callable[[], object]], int, str, bool]] = {
-    "page view: lesson page over HTTP (aiohttp + Markdown render)": (
+    "page view: lesson page over HTTP (rendered once, then from the page cache)": (
         _lesson_page_view, 1, "page view", True),
     "HTTP floor: bare aiohttp 204 over HTTP": (_bare_204, 1, "request", False),
     "page render only (markdown-it + nh3, 40 paragraphs)": (_markdown_page, 1, "render", True),
@@ -373,7 +373,7 @@ def main() -> None:
 
 def targets(rows: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     """The issue's Pi 4 targets against the estimates (one core: the daemon is one process)."""
-    view = rows["page view: lesson page over HTTP (aiohttp + Markdown render)"]
+    view = rows["page view: lesson page over HTTP (rendered once, then from the page cache)"]
     save = rows["apply remote wiki saves + SQLite commit per segment"]
     page = rows["apply remote new 2 kB pages + SQLite commit per segment"]
     out = []
