@@ -257,7 +257,10 @@ def peer_row(daemon: Daemon, node_id: str) -> dict[str, Any]:
 
 
 def row_bytes(daemon: Daemon, node_id: str) -> int:
-    row = peer_row(daemon, node_id)
+    try:
+        row = peer_row(daemon, node_id)
+    except (admin.AdminUnavailable, OSError, TimeoutError):
+        return 0  # busy applying a batch: ask again
     return int(row["bytes_in"]) + int(row["bytes_out"])
 
 
@@ -373,7 +376,10 @@ def initial_sync(pair: Pair) -> dict[str, Any]:
     took = wait_until(lambda: digest(pair.taker) == target, 600)
     assert took is not None, "sync did not finish in 10 min"
     sync_s = time.perf_counter() - start
-    time.sleep(0.5)  # the session's row is written when it ends
+    # the session's row is written when the conversation ends (after the attachments
+    # step and the closing notes): wait for it rather than guess how long that takes
+    ended = wait_until(lambda: row_bytes(pair.taker, pair.giver_id) > 0, 60)
+    assert ended is not None, "the taker never recorded the session"
     row = peer_row(pair.taker, pair.giver_id)
     wire = int(row["bytes_in"]) + int(row["bytes_out"])
     rss = (peak_rss_mib(pair.giver.process.pid), peak_rss_mib(pair.taker.process.pid))
@@ -382,7 +388,7 @@ def initial_sync(pair: Pair) -> dict[str, Any]:
     # equal digests in the TXT records they do not connect at all)
     kicked = time.time()
     run_cli("peer", "trust", pair.giver_id, "--data", str(pair.taker.data))
-    time.sleep(1.0)
+    wait_until(lambda: row_bytes(pair.taker, pair.giver_id) > wire, 10)
     forced = row_bytes(pair.taker, pair.giver_id) - wire
     forced_tcp = sum(c.wire_bytes for c in pair.to_giver.since(kicked))
     return {

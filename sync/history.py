@@ -6,6 +6,7 @@ that lives only for that call, so browsing history never bloats the running repl
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -19,6 +20,8 @@ if TYPE_CHECKING:
 
 __all__ = ["HistoryEntry", "document_history", "iter_applied", "value_at"]
 
+_DECODED_SEGMENTS = 64
+
 
 class HistoryEntry(NamedTuple):
     origin: str
@@ -29,7 +32,9 @@ class HistoryEntry(NamedTuple):
 
 def iter_applied(replica: Replica) -> Iterator[Change]:
     """Every applied change in local application order (a causal order)."""
-    cache: dict[tuple[str, int], list[Change]] = {}
+    # Decoded segments, most recent last.  Bounded: walking a long history must not hold
+    # every change decoded at once (a run rarely returns to a segment far behind it).
+    cache: OrderedDict[tuple[str, int], list[Change]] = OrderedDict()
     own = replica.logs[replica.node_id]
     for run in replica.order:
         log = replica.logs[run.origin]
@@ -47,6 +52,8 @@ def iter_applied(replica: Replica) -> Iterator[Change]:
                     if segment.is_decoded
                     else decode_segment_body(segment.envelope, segment.limits)
                 )
+                if len(cache) > _DECODED_SEGMENTS:
+                    cache.popitem(last=False)
             yield decoded[seq - segment.first_seq]
 
 

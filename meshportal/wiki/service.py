@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import time
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -97,7 +98,6 @@ class Wiki:
         # bumped by every commit: rendered pages cached under an older value are stale
         # (their text, or which of their links lead somewhere, may have changed)
         self.generation = 0
-        self._catching_up: asyncio.Future[Replica] | None = None
         self._heads: dict[str, str] = {}  # page id -> 'origin:seq' of its last body change
         host.on_commit(self._on_commit)
 
@@ -121,7 +121,7 @@ class Wiki:
             # the index lags (first start, or a crash between the two commits): rebuild it
             from sync.history import iter_applied
 
-            await self._reindex(replica, list(iter_applied(replica)), full=True)
+            await self._reindex(replica, iter_applied(replica), full=True)
 
     async def index_lessons(self, packs: list[Pack]) -> None:
         """Make the lessons searchable; skipped when they did not change since last time,
@@ -155,14 +155,18 @@ class Wiki:
 
     async def _on_commit(self, replica: Replica, changes: list[Change]) -> None:
         self.generation += 1
-        if self._indexed:
-            await self._reindex(replica, changes, full=False)
-        elif self._catching_up is None:
-            # The replica is loaded (a peer synced) but no visitor opened the wiki yet:
-            # build the index now, in the background, not on the first visitor's request.
-            self._catching_up = asyncio.ensure_future(self.replica())
+        # One reindex at a time (each awaits the database, and a visitor's save and a
+        # peer's batch can commit meanwhile).  Before the first catch-up nothing is
+        # indexed: the catch-up reads the whole replica, these changes included.
+        async with self._ready:
+            if self._indexed:
+                await self._reindex(replica, changes, full=False)
 
-    async def _reindex(self, replica: Replica, changes: list[Change], full: bool) -> None:
+    async def _reindex(self, replica: Replica, changes: Iterable[Change], full: bool) -> None:
+        # the version this index will claim to cover, taken before any await: changes
+        # applied while we work are indexed by their own commit's reindex, and until then
+        # the stored version stays behind the replica's (a restart rebuilds)
+        covered = msgpack.packb(replica.version_vector())
         touched: set[str] = set()
         heads: dict[str, str] = {}
         revisions: list[index.Revision] = []
@@ -232,7 +236,7 @@ class Wiki:
             await index.upsert_pages(conn, rows)
             await conn.execute(
                 "INSERT OR REPLACE INTO wiki_state (key, value) VALUES ('vv', ?)",
-                (msgpack.packb(replica.version_vector()),),
+                (covered,),
             )
         # only once committed: a failed transaction leaves the cache as the database is
         if full:
