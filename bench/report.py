@@ -50,7 +50,7 @@ KEYS: tuple[Key, ...] = (
         "sync a 10,000-page wiki from a peer",
         "s",
         False,
-        "bench_sync",
+        "bench_mesh_sync",
         capacity=True,
     ),
     Key("sync.trace_replay_s", "automerge-paper replay", "s", False, "bench_text"),
