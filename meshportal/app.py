@@ -33,7 +33,7 @@ from meshportal.store import DB_FILE, Database
 from meshportal.web.admin_auth import ADMIN, AdminSessions, store_password
 from meshportal.web.admin_views import setup_admin
 from meshportal.web.forms import FORMS, FormGuard
-from meshportal.web.lessons import PACKS, default_content_dir, home, lesson_html, setup_lessons
+from meshportal.web.lessons import PACKS, default_content_dir, home, setup_lessons
 from meshportal.web.render import PAGES
 from meshportal.web.search_views import setup_search
 from meshportal.web.wiki_views import WIKI, setup_wiki
@@ -214,7 +214,6 @@ async def reload_content(app: web.Application) -> dict[str, Any]:
     for problem in problems:
         log.warning("content pack skipped: %s", problem)
     app[PACKS][:] = packs  # the same list object: handlers hold no stale copy
-    lesson_html.cache_clear()
     app[PAGES].clear()
     await app[WIKI].index_lessons(packs)
     return {"packs": [p.name for p in packs], "problems": [str(p) for p in problems]}

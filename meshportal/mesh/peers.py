@@ -134,7 +134,9 @@ class PeerTable:
             await conn.execute(
                 "INSERT INTO mesh_peers (node_id, name, addresses, sync_port, digest,"
                 " first_seen, last_seen, online) VALUES (?, ?, ?, ?, ?, ?, ?, 1)"
-                " ON CONFLICT(node_id) DO UPDATE SET name = excluded.name,"
+                # a sighting without a name (a probe by address) keeps the one we know
+                " ON CONFLICT(node_id) DO UPDATE"
+                " SET name = CASE WHEN excluded.name = '' THEN name ELSE excluded.name END,"
                 " addresses = excluded.addresses,"
                 " sync_port = coalesce(excluded.sync_port, sync_port),"
                 " digest = CASE WHEN excluded.digest = '' THEN digest ELSE excluded.digest END,"
@@ -145,21 +147,12 @@ class PeerTable:
     async def learn_address(self, node_id: str, host: str, port: int) -> None:
         """A signed-in peer connected and said where it listens: keep that way back to it
         when we knew none (no mDNS across the link, and only the other side added us)."""
-        now = time.time()
-        async with self.db.transaction() as conn:
-            async with conn.execute(
-                "SELECT addresses, sync_port FROM mesh_peers WHERE node_id = ?", (node_id,)
-            ) as cur:
-                row = await cur.fetchone()
-            if row is not None and json.loads(row[0]) and row[1]:
-                return
-            await conn.execute(
-                "INSERT INTO mesh_peers (node_id, name, addresses, sync_port, digest,"
-                " first_seen, last_seen, online) VALUES (?, '', ?, ?, '', ?, ?, 1)"
-                " ON CONFLICT(node_id) DO UPDATE SET addresses = excluded.addresses,"
-                " sync_port = excluded.sync_port, last_seen = excluded.last_seen, online = 1",
-                (node_id, json.dumps([host]), port, now, now),
-            )
+        async with self.db.reader.execute(
+            "SELECT addresses, sync_port FROM mesh_peers WHERE node_id = ?", (node_id,)
+        ) as cur:
+            row = await cur.fetchone()
+        if row is None or not json.loads(row[0]) or not row[1]:
+            await self.seen(node_id, "", [host], port)
 
     async def gone(self, node_id: str) -> None:
         await self.db.write_many("UPDATE mesh_peers SET online = 0 WHERE node_id = ?", [(node_id,)])

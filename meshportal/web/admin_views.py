@@ -8,8 +8,9 @@ import time
 
 from aiohttp import web
 
+from captive.http import client_ip
 from meshportal.web.admin_auth import ADMIN, COOKIE, is_admin
-from meshportal.web.forms import FORMS, client_of, read_form
+from meshportal.web.forms import FORMS, read_form
 from meshportal.web.i18n import choose_language, translations
 from meshportal.web.render import render
 from meshportal.web.wiki_views import WIKI
@@ -36,7 +37,7 @@ async def login(request: web.Request) -> web.Response:
     notice = ""
     if not guard.valid(request, form):
         notice = _("The form had expired: try again.")
-    elif not guard.logins.allow(client_of(request)):
+    elif not guard.logins.allow(client_ip(request)):
         notice = _("Too many attempts: wait a few minutes.")
     elif await request.app[ADMIN].check_password(
         str(form.get("name", "admin")), str(form.get("password", ""))

@@ -8,13 +8,15 @@ text kept, never thrown away.
 from __future__ import annotations
 
 import secrets
+from urllib.parse import parse_qsl
 
 from aiohttp import web
-from multidict import MultiDictProxy
+from multidict import MultiDict, MultiDictProxy
 
 from captive.guards import FormTokens, RateLimiter
+from captive.http import client_ip
 
-__all__ = ["FORMS", "FormGuard", "client_of", "read_form"]
+__all__ = ["FORMS", "FormGuard", "read_form"]
 
 MAX_FORM_BYTES = 1_100_000  # a 1 MB page plus its other fields
 
@@ -26,18 +28,16 @@ class FormGuard:
         self.logins = RateLimiter(rate=5 / 60.0, burst=5)
 
     def token(self, request: web.Request) -> str:
-        return self.tokens.issue(client_of(request))
+        return self.tokens.issue(client_ip(request))
 
     def valid(self, request: web.Request, form: MultiDictProxy[str]) -> bool:
-        return self.tokens.check(client_of(request), str(form.get("csrf", "")))
+        return self.valid_token(request, str(form.get("csrf", "")))
+
+    def valid_token(self, request: web.Request, token: str) -> bool:
+        return self.tokens.check(client_ip(request), token)
 
 
 FORMS = web.AppKey("forms", FormGuard)
-
-
-def client_of(request: web.Request) -> str:
-    # The socket's peer, never X-Forwarded-For: nothing sits in front of the box.
-    return request.remote or "?"
 
 
 async def read_form(request: web.Request) -> MultiDictProxy[str]:
@@ -47,10 +47,6 @@ async def read_form(request: web.Request) -> MultiDictProxy[str]:
     raw = await request.read()
     if len(raw) > MAX_FORM_BYTES:
         raise web.HTTPRequestEntityTooLarge(MAX_FORM_BYTES, len(raw))
-    from urllib.parse import parse_qsl
-
-    from multidict import MultiDict
-
     try:
         text = raw.decode("ascii")
         pairs = parse_qsl(text, keep_blank_values=True, encoding="utf-8", errors="strict")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -92,13 +91,6 @@ async def home(request: web.Request) -> web.Response:
     return respond(request, html, lang)
 
 
-@lru_cache(maxsize=256)
-def lesson_html(body: str) -> str:
-    """Lessons do not change between reloads: render each once (Markdown then nh3 cost
-    about 20 M instructions a page, the largest share of a lesson view)."""
-    return render_markdown(body)
-
-
 async def lesson_page(request: web.Request) -> web.Response:
     lang = choose_language(request)
     pack = next((p for p in request.app[PACKS] if p.name == request.match_info["pack"]), None)
@@ -119,7 +111,7 @@ async def lesson_page(request: web.Request) -> web.Response:
                 "lesson.html",
                 lang,
                 lesson=lesson,
-                body=Markup(lesson_html(lesson.body)),  # noqa: S704 - sanitised by nh3
+                body=Markup(render_markdown(lesson.body)),  # noqa: S704 - sanitised by nh3
                 previous=_link(lessons[index - 1]) if index > 0 else None,
                 next=_link(lessons[index + 1]) if index + 1 < len(lessons) else None,
             ),

@@ -14,9 +14,10 @@ from urllib.parse import unquote
 from aiohttp import BodyPartReader, web
 from markupsafe import Markup
 
+from captive.http import client_ip
 from meshportal.blobs import BlobError, is_blob_hash
 from meshportal.web.admin_auth import is_admin
-from meshportal.web.forms import FORMS, client_of, read_form
+from meshportal.web.forms import FORMS, read_form
 from meshportal.web.i18n import choose_language, translations
 from meshportal.web.markup import render_markdown, slugify
 from meshportal.web.render import PAGES, render, render_html, respond
@@ -65,6 +66,12 @@ def _too_fast(request: web.Request, back: str) -> web.Response:
     return _message(request, 429, _("Too many saves in a short time"), text, back)
 
 
+def _file_too_large(request: web.Request, limit: int, back: str) -> web.Response:
+    _ = _t(request)
+    text = _("Files up to %(mb)s MB are accepted.") % {"mb": limit // 1_000_000}
+    return _message(request, 413, _("File too large"), text, back)
+
+
 async def _page_or_404(request: web.Request) -> Page:
     page = await request.app[WIKI].find(request.match_info["slug"])
     if page is None:
@@ -73,24 +80,6 @@ async def _page_or_404(request: web.Request) -> Page:
         _ = _t(request)
         raise web.HTTPGone(text=_("This page was hidden by the box's moderators."))
     return page
-
-
-async def _page_html(app: web.Application, wiki: Wiki, page: Page) -> str:
-    """Rendered HTML of the current text, cached until the next commit anywhere."""
-    cache = app[RENDERED]
-    key = (page.pid, page.head, wiki.generation)
-    html = cache.get(key)
-    if html is None:
-        slugs = await wiki.exists()
-        html = render_markdown(page.text, _exists(slugs))
-        cache[key] = html
-        while len(cache) > 128:
-            del cache[next(iter(cache))]
-    return html
-
-
-def _exists(slugs: set[str]) -> Any:
-    return slugs.__contains__
 
 
 # --- reading -------------------------------------------------------------------------------
@@ -132,7 +121,7 @@ async def show_page(request: web.Request) -> web.Response:
             "wiki_page.html",
             lang,
             page=page,
-            body=Markup(await _page_html(request.app, wiki, page)),  # noqa: S704 - sanitised
+            body=Markup(render_markdown(page.text, await wiki.linkable())),  # noqa: S704
             backlinks=await wiki.backlinks(page.slug),
             merged=merged,
             admin=admin,
@@ -162,7 +151,6 @@ async def edit_form(request: web.Request) -> web.Response:
     slug = request.match_info["slug"]
     page = await wiki.find(slug)
     if page is not None and (page.hidden or page.locked) and not is_admin(request):
-        _ = _t(request)
         return _locked(request, f"/wiki/{slug}")
     if page is not None:
         wiki.remember(page.head, page.text)
@@ -213,7 +201,7 @@ async def save_page(request: web.Request) -> web.Response:
         slug = slugify(title)
         if not slug:
             return _editor(request, None, "", keep, notice=_("Give the page a title."), status=400)
-        if await wiki.find(slug) is not None:
+        if await wiki.find(slug, with_text=False) is not None:
             notice = _("Another page already has this title.")
             return _editor(request, None, "", keep, notice=notice, status=409)
     page = await wiki.find(slug)
@@ -229,7 +217,7 @@ async def save_page(request: web.Request) -> web.Response:
     if base and not _REV.fullmatch(base):
         return _editor(request, page, slug, keep, notice=_("Unknown starting version."), status=400)
     admin = is_admin(request)
-    client = client_of(request)
+    client = client_ip(request)
     if not admin and await wiki.blocked_until(client) > time.time():
         return _editor(
             request,
@@ -246,8 +234,7 @@ async def save_page(request: web.Request) -> web.Response:
             if changed_underneath
             else ""
         )
-        slugs = await wiki.exists()
-        html = render_markdown(text, _exists(slugs))
+        html = render_markdown(text, await wiki.linkable())
         return _editor(request, page, slug, keep, preview=html, notice=notice)
     if not admin and not guard.edits.allow(client):
         return _editor(
@@ -333,13 +320,13 @@ async def show_revision(request: web.Request) -> web.Response:
     page = await _page_or_404(request)
     rev = request.match_info["rev"]
     text = await _revision_text(request, page, rev)
-    slugs = await request.app[WIKI].exists()
+    linkable = await request.app[WIKI].linkable()
     return render(
         request,
         "wiki_revision.html",
         page=page,
         rev=rev,
-        body=Markup(render_markdown(text, _exists(slugs))),  # noqa: S704
+        body=Markup(render_markdown(text, linkable)),  # noqa: S704 - sanitised
         csrf=request.app[FORMS].token(request),
     )
 
@@ -381,14 +368,13 @@ async def restore(request: web.Request) -> web.Response:
     wiki = request.app[WIKI]
     page = await _page_or_404(request)
     form = await read_form(request)
-    _ = _t(request)
     if not request.app[FORMS].valid(request, form):
         return _expired(request, f"/wiki/{page.slug}/historique")
     if page.locked and not is_admin(request):
         return _locked(request, f"/wiki/{page.slug}")
     rev = str(form.get("rev", ""))
     await _revision_text(request, page, rev)
-    if not is_admin(request) and not request.app[FORMS].edits.allow(client_of(request)):
+    if not is_admin(request) and not request.app[FORMS].edits.allow(client_ip(request)):
         return _too_fast(request, f"/wiki/{page.slug}/historique")
     await wiki.restore(page, rev, author=str(form.get("author", ""))[:60])
     raise web.HTTPSeeOther(f"/wiki/{page.slug}")
@@ -441,13 +427,7 @@ async def upload(request: web.Request) -> web.Response:
     limit = request.app[MAX_FILE]
     back = f"/wiki/{page.slug}"
     if request.content_length is not None and request.content_length > limit + 4096:
-        return _message(
-            request,
-            413,
-            _("File too large"),
-            _("Files up to %(mb)s MB are accepted.") % {"mb": limit // 1_000_000},
-            back,
-        )
+        return _file_too_large(request, limit, back)
     reader = await request.multipart()
     fields: dict[str, str] = {}
     data = b""
@@ -462,18 +442,12 @@ async def upload(request: web.Request) -> web.Response:
             while chunk := await part.read_chunk(65536):
                 size += len(chunk)
                 if size > limit:
-                    return _message(
-                        request,
-                        413,
-                        _("File too large"),
-                        _("Files up to %(mb)s MB are accepted.") % {"mb": limit // 1_000_000},
-                        back,
-                    )
+                    return _file_too_large(request, limit, back)
                 chunks.append(chunk)
             data = b"".join(chunks)
         elif part.name == "csrf":
             fields["csrf"] = (await part.text())[:100]
-    if not request.app[FORMS].tokens.check(client_of(request), fields.get("csrf", "")):
+    if not request.app[FORMS].valid_token(request, fields.get("csrf", "")):
         return _expired(request, back)
     if page.locked and not is_admin(request):
         return _locked(request, back)
@@ -494,7 +468,7 @@ async def upload(request: web.Request) -> web.Response:
             _("Images (PNG, JPEG, GIF) and PDF documents only."),
             back,
         )
-    if not is_admin(request) and not request.app[FORMS].edits.allow(client_of(request)):
+    if not is_admin(request) and not request.app[FORMS].edits.allow(client_ip(request)):
         return _too_fast(request, back)
     try:
         await wiki.attach(page, name, data, media_type)
@@ -541,13 +515,11 @@ def _first_bytes(path: Path) -> bytes:
 
 
 MAX_FILE = web.AppKey("max_file", int)
-RENDERED = web.AppKey("rendered_pages", dict[tuple[str, str, int], str])
 
 
 def setup_wiki(app: web.Application, max_file_bytes: int) -> None:
     """Routes only: the Wiki itself is bound by the daemon once the database is open."""
     app[MAX_FILE] = max_file_bytes
-    app[RENDERED] = {}
     r = app.router
     r.add_get("/wiki", wiki_index)
     r.add_get("/wiki/modifications", recent_changes)

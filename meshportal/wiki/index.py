@@ -76,70 +76,28 @@ async def set_notes(conn: aiosqlite.Connection, notes: Iterable[tuple[str, str, 
     )
 
 
-async def set_links(conn: aiosqlite.Connection, pid: str, slugs: Iterable[str]) -> None:
-    await conn.execute("DELETE FROM wiki_link WHERE src = ?", (pid,))
-    await conn.executemany(
-        "INSERT OR IGNORE INTO wiki_link (src, dst) VALUES (?, ?)", [(pid, s) for s in slugs]
-    )
-
-
-async def set_searchable(
-    conn: aiosqlite.Connection, kind: str, ref: str, entry: tuple[str, str, str] | None
-) -> None:
-    """(title, body, lang) becomes searchable under (kind, ref); None removes it.
-
-    The FTS row is addressed by the rowid of its `search_entry` row: a lookup by rowid,
-    where a delete by (kind, ref) would scan the whole full-text table.
-    """
-    async with conn.execute(
-        "SELECT rowid FROM search_entry WHERE kind = ? AND ref = ?", (kind, ref)
-    ) as cursor:
-        found = await cursor.fetchone()
-    if found is not None:
-        await conn.execute("DELETE FROM portal_search WHERE rowid = ?", (found[0],))
-        if entry is None:
-            await conn.execute("DELETE FROM search_entry WHERE rowid = ?", (found[0],))
-            return
-        rowid = found[0]
-    elif entry is None:
-        return
-    else:
-        async with conn.execute(
-            "INSERT INTO search_entry (kind, ref) VALUES (?, ?)", (kind, ref)
-        ) as cursor:
-            rowid = cursor.lastrowid
-    title, body, lang = entry
-    await conn.execute(
-        "INSERT INTO portal_search (rowid, title, body, kind, ref, lang) VALUES (?, ?, ?, ?, ?, ?)",
-        (rowid, title, _strip_marks(body), kind, ref, lang),
-    )
-
-
-_FEW = 64  # below this many refs, per-ref lookups beat reading the whole mapping
+async def _select_in(
+    conn: aiosqlite.Connection, sql: str, values: list[str], args: tuple[Any, ...] = ()
+) -> list[Any]:
+    """Rows of `sql` (ending in 'IN ') for every value, in chunks under SQLite's
+    bound-parameter limit: one statement per 500 values, not one per value."""
+    rows: list[Any] = []
+    for start in range(0, len(values), 500):
+        chunk = values[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        rows += await fetch_all(conn, f"{sql}({marks})", (*args, *chunk))
+    return rows
 
 
 async def page_times(conn: aiosqlite.Connection, pids: list[str]) -> dict[str, tuple[float, str]]:
     """(updated, head) of the given pages already indexed."""
-    out: dict[str, tuple[float, str]] = {}
-    for start in range(0, len(pids), 500):  # SQLite's bound-parameter limit
-        chunk = pids[start : start + 500]
-        marks = ",".join("?" * len(chunk))
-        sql = f"SELECT pid, updated, head FROM wiki_page WHERE pid IN ({marks})"  # noqa: S608
-        for pid, updated, head in await fetch_all(conn, sql, tuple(chunk)):
-            out[str(pid)] = (float(updated), str(head))
-    return out
+    sql = "SELECT pid, updated, head FROM wiki_page WHERE pid IN "
+    return {str(p): (float(u), str(h)) for p, u, h in await _select_in(conn, sql, pids)}
 
 
 async def _search_rowids(conn: aiosqlite.Connection, kind: str, refs: list[str]) -> dict[str, int]:
-    if len(refs) >= _FEW:
-        rows = await fetch_all(conn, "SELECT rowid, ref FROM search_entry WHERE kind = ?", (kind,))
-    else:
-        rows = []
-        for ref in refs:
-            rows += await fetch_all(
-                conn, "SELECT rowid, ref FROM search_entry WHERE kind = ? AND ref = ?", (kind, ref)
-            )
-    return {str(ref): int(rowid) for rowid, ref in rows}
+    sql = "SELECT rowid, ref FROM search_entry WHERE kind = ? AND ref IN "
+    return {str(ref): int(rowid) for rowid, ref in await _select_in(conn, sql, refs, (kind,))}
 
 
 async def set_links_many(conn: aiosqlite.Connection, links: dict[str, set[str]]) -> None:
@@ -153,7 +111,12 @@ async def set_links_many(conn: aiosqlite.Connection, links: dict[str, set[str]])
 async def set_searchable_many(
     conn: aiosqlite.Connection, kind: str, entries: dict[str, tuple[str, str, str] | None]
 ) -> None:
-    """set_searchable for many refs of one kind, in a handful of statements."""
+    """(title, body, lang) becomes searchable under each (kind, ref); None removes it.
+
+    An FTS row is addressed by the rowid of its `search_entry` row: a lookup by rowid,
+    where a delete by (kind, ref) would scan the whole full-text table.  A handful of
+    statements for the whole batch, whatever its size.
+    """
     rowids = await _search_rowids(conn, kind, list(entries))
     await conn.executemany(
         "DELETE FROM portal_search WHERE rowid = ?",

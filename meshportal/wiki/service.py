@@ -12,7 +12,7 @@ import asyncio
 import hashlib
 import time
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -144,8 +144,9 @@ class Wiki:
             return
         async with self.db.transaction() as conn:
             await index.forget_searchable(conn, "lesson")
-            for ref, title, body, lang in entries:
-                await index.set_searchable(conn, "lesson", ref, (title, body, lang))
+            await index.set_searchable_many(
+                conn, "lesson", {ref: (title, body, lang) for ref, title, body, lang in entries}
+            )
             await conn.execute(
                 "INSERT OR REPLACE INTO wiki_state (key, value) VALUES ('lessons', ?)",
                 (fingerprint,),
@@ -218,12 +219,10 @@ class Wiki:
                 page = self._page(replica, pid)
                 if page is None:
                     continue
-                updated = latest.get(pid, 0.0)
-                if not updated:
+                if pid in latest:
+                    updated, page.head = latest[pid], heads[pid]
+                else:  # only its title, files or moderation changed: keep what we had
                     updated, page.head = known.get(pid, (time.time(), ""))
-                    page.head = heads.get(pid) or page.head
-                else:
-                    page.head = heads[pid]
                 rows.append(
                     index.PageRow(pid, page.slug, page.title, len(page.text), updated, page.head)
                 )
@@ -299,11 +298,11 @@ class Wiki:
             head = self._heads[pid] = str(rows[0][0]) if rows else ""
         return head
 
-    async def exists(self) -> set[str]:
-        """Every slug that leads to a page (current and old names)."""
+    async def linkable(self) -> Callable[[str], bool]:
+        """Tells whether a slug leads to a page (current or old name), for rendering links:
+        a lookup in the replica's slug map, no copy of it."""
         replica = await self.replica()
-        doc = replica.docs.get(P.SLUGS)
-        return set(doc.value()) if doc is not None else set()
+        return lambda slug: P.map_get(replica, P.SLUGS, slug) is not None
 
     async def pages(self) -> list[index.PageRow]:
         await self.replica()
@@ -427,9 +426,10 @@ class Wiki:
             change = replica.replace_text(P.body(pid), text)
             if change is not None:
                 replica.set_key(P.revs(pid), P.rev_id(change), [summary[:200], author[:60]])
-        saved = await self.find(slug)
+        saved = await self.find(slug, with_text=False)
         assert saved is not None
-        self._texts.put(saved.head, saved.text)
+        saved.text = text  # what replace_text just made the body
+        self._texts.put(saved.head, text)
         return SaveResult(saved, merged)
 
     async def rename(self, page: Page, new_title: str) -> str:
@@ -439,9 +439,9 @@ class Wiki:
             raise WikiError("bad title")
         replica = await self.replica()
         owner = P.map_get(replica, P.SLUGS, slug)
-        if owner not in (None, page.pid) and self._page(replica, str(owner)) is not None:
-            current = self._page(replica, str(owner))
-            if current is not None and current.slug == slug:
+        if owner not in (None, page.pid):
+            current = self._page(replica, str(owner), with_text=False)
+            if current is not None and current.slug == slug:  # not just an old name
                 raise WikiError("title taken")
         async with self.host.editing() as replica:
             replica.set_key(P.meta(page.pid), "title", name)

@@ -32,6 +32,21 @@ async def test_one_row_per_node_with_all_its_addresses(table: PeerTable) -> None
     assert peer.online and not peer.trusted and peer.last_seen
 
 
+async def test_a_sighting_without_a_name_keeps_the_known_name(table: PeerTable) -> None:
+    await table.seen(A, "box-a", ["10.0.0.1"], 7717)
+    await table.seen(A, "", ["10.0.0.2"], 7717)  # a probe by address names nobody
+    [peer] = await table.list()
+    assert peer.name == "box-a" and peer.addresses == ["10.0.0.2", "10.0.0.1"]
+
+
+async def test_an_address_is_learnt_only_when_none_is_known(table: PeerTable) -> None:
+    await table.set_trust(B, True)
+    await table.learn_address(B, "127.0.0.1", 7001)
+    await table.learn_address(B, "127.0.0.9", 7009)  # already reachable: kept as it was
+    peer = next(p for p in await table.list() if p.node_id == B)
+    assert peer.addresses == ["127.0.0.1"] and peer.sync_port == 7001
+
+
 async def test_addresses_are_capped(table: PeerTable) -> None:
     await table.seen(A, "a", [f"10.0.0.{i}" for i in range(20)], 1)
     [peer] = await table.list()
