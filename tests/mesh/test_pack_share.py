@@ -13,17 +13,15 @@ from typing import Any
 
 import pytest
 
-from meshportal.app import library_migrations
 from meshportal.blobs import BlobStore
-from meshportal.identity import create_or_load
 from meshportal.mesh.service import Mesh
 from meshportal.pack_archive import pack_folder
 from meshportal.pack_catalog import CATALOG
 from meshportal.pack_share import PackShare, ShareError, served_packs
 from meshportal.packs import Pack
 from meshportal.replica_host import ReplicaHost
-from meshportal.settings import load_settings
 from meshportal.store import Database
+from tests.mesh.loopback import open_box, trust
 from tests.test_packs import GOOD, make_pack
 
 
@@ -38,9 +36,7 @@ class Box:
         return self.mesh.identity.node_id
 
     async def trust(self, other: Box) -> None:
-        await self.mesh.peers.set_trust(other.node_id, True)
-        await self.mesh.peers.seen(other.node_id, "", ["127.0.0.1"], other.mesh.sync_port)
-        await self.mesh.reload_trust()
+        await trust(self.mesh, other.mesh)
 
     async def see(self, other: Box) -> None:
         await self.mesh.peers.seen(other.node_id, "", ["127.0.0.1"], other.mesh.sync_port)
@@ -75,17 +71,9 @@ async def make_box(tmp_path: Path) -> AsyncIterator[Factory]:
         data, content = root / "data", root / "content"
         data.mkdir(parents=True)
         content.mkdir()
-        identity, _ = create_or_load(data)
-        db = await Database.open(data / "box.sqlite3", library_migrations())
-        host = ReplicaHost(db, identity)
-        blobs = BlobStore(data / "blobs", 10_000_000)
-        settings = load_settings(
-            env={},
-            flags={"data": str(data), "host": "127.0.0.1", "sync_port": 0, "discovery": False,
-                   "sync_interval": 3600, "box_name": name, "packs_accept": accept,
-                   "public_mode": public_mode},
-        )  # fmt: skip
-        mesh = Mesh(settings, identity, db, host=host, blobs=blobs)
+        mesh, db, host, blobs = await open_box(
+            data, name, packs_accept=accept, public_mode=public_mode
+        )
         served: list[Pack] = []
 
         async def reload() -> None:  # what the app's reload_content does with the list
@@ -95,8 +83,8 @@ async def make_box(tmp_path: Path) -> AsyncIterator[Factory]:
             return next((p.version for p in served if p.name == pack), None)
 
         share = PackShare(
-            host=host, blobs=blobs, data_dir=data, node_id=identity.node_id,
-            accept=settings.list_of("packs_accept"), trusted=mesh.is_trusted,
+            host=host, blobs=blobs, data_dir=data, node_id=mesh.identity.node_id,
+            accept=mesh.settings.list_of("packs_accept"), trusted=mesh.is_trusted,
             served_version=served_version, reload=reload,
         )  # fmt: skip
         mesh.extra_wanted, mesh.on_fetched = share.wanted_blobs, share.soon

@@ -8,14 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from meshportal.app import library_migrations
 from meshportal.blobs import BlobStore
-from meshportal.identity import create_or_load
 from meshportal.mesh.link import CHUNK
 from meshportal.mesh.service import Mesh
 from meshportal.replica_host import ReplicaHost
-from meshportal.settings import load_settings
 from meshportal.store import Database
+from tests.mesh.loopback import open_box, trust
 
 
 class Node:
@@ -27,9 +25,7 @@ class Node:
         return self.mesh.identity.node_id
 
     async def trust(self, other: Node) -> None:
-        await self.mesh.peers.set_trust(other.node_id, True)
-        await self.mesh.peers.seen(other.node_id, "", ["127.0.0.1"], other.mesh.sync_port)
-        await self.mesh.reload_trust()
+        await trust(self.mesh, other.mesh)
 
     async def text(self, name: str) -> str:
         return (await self.host.replica()).text(name)
@@ -45,16 +41,7 @@ async def nodes(tmp_path: Path) -> AsyncIterator[list[Node]]:
     for name in "abc":
         data = tmp_path / name
         data.mkdir()
-        identity, _ = create_or_load(data)
-        db = await Database.open(data / "box.sqlite3", library_migrations())
-        host = ReplicaHost(db, identity)
-        blobs = BlobStore(data / "blobs", 10_000_000)
-        settings = load_settings(
-            env={},
-            flags={"data": str(data), "host": "127.0.0.1", "sync_port": 0, "discovery": False,
-                   "sync_interval": 3600, "box_name": name},
-        )  # fmt: skip
-        mesh = Mesh(settings, identity, db, host=host, blobs=blobs)
+        mesh, db, host, blobs = await open_box(data, name)
         await mesh.async_start()
         made.append(Node(mesh, db, host, blobs))
     try:
