@@ -17,6 +17,8 @@ import os
 import re
 from pathlib import Path
 
+from meshportal.durable_files import fsync_dir
+
 __all__ = ["BlobError", "BlobStore", "is_blob_hash"]
 
 _HASH = re.compile(r"[0-9a-f]{64}")
@@ -31,18 +33,15 @@ def is_blob_hash(text: str) -> bool:
     return isinstance(text, str) and _HASH.fullmatch(text) is not None
 
 
-def _fsync_dir(folder: Path) -> None:
-    dir_fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
 class BlobStore:
     def __init__(self, root: Path, budget_bytes: int) -> None:
         self.root = root
         self.budget_bytes = budget_bytes
+        # Bytes held, counted once from the disk then kept up to date by every write:
+        # the budget is checked for each received chunk, and walking every file each time
+        # would make fetching cost more the more files a box holds.  The daemon owns the
+        # folder (one store per box), so nothing else changes it behind our back.
+        self._used: int | None = None
 
     def path(self, digest: str) -> Path:
         if not is_blob_hash(digest):
@@ -61,6 +60,11 @@ class BlobStore:
         return self.path(digest).stat().st_size
 
     def used_bytes(self) -> int:
+        if self._used is None:
+            self._used = self._count_used()
+        return self._used
+
+    def _count_used(self) -> int:
         if not self.root.exists():
             return 0
         whole = sum(p.stat().st_size for p in self.root.glob("??/*") if p.is_file())
@@ -91,7 +95,8 @@ class BlobStore:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, target)
-        _fsync_dir(target.parent)
+        fsync_dir(target.parent)
+        self._used = self.used_bytes() + len(data)
         return digest
 
     def read(self, digest: str) -> bytes:
@@ -132,6 +137,7 @@ class BlobStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "ab") as handle:
             handle.write(data)
+        self._used = self.used_bytes() + len(data)
         return have + len(data)
 
     def finish_partial(self, digest: str) -> None:
@@ -146,12 +152,15 @@ class BlobStore:
                 hasher.update(chunk)
             os.fsync(handle.fileno())
         if hasher.hexdigest() != digest:
-            path.unlink()
+            self.drop_partial(digest)
             raise BlobError(f"received file does not match its hash {digest[:12]}…")
         target = self.path(digest)
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(path, target)
-        _fsync_dir(target.parent)
+        fsync_dir(target.parent)
 
     def drop_partial(self, digest: str) -> None:
+        held = self.partial_size(digest)
         self.partial_path(digest).unlink(missing_ok=True)
+        if self._used is not None:
+            self._used -= held

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from meshportal.durable_files import fsync_dir
+
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -119,7 +121,7 @@ def create_or_load(data_dir: Path) -> tuple[Identity, bool]:
     tmp.unlink(missing_ok=True)
     _write_private(tmp, raw)
     os.replace(tmp, key_path)  # atomic: a power cut leaves either no key or a whole one
-    _fsync_dir(data_dir)
+    fsync_dir(data_dir)
     return Identity(_raw_public(key), key_path), True
 
 
@@ -160,11 +162,3 @@ def read_node_id(data_dir: Path) -> str | None:
     """The node id from the public file, readable without the private key."""
     public = read_public_key(data_dir)
     return node_id_from_public_key(public) if public else None
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

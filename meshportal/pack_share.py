@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from meshportal.blobs import BlobError, BlobStore
+from meshportal.durable_files import fsync_dir
 from meshportal.pack_archive import (
     ArchiveError,
     ArchiveLimits,
@@ -249,7 +250,7 @@ def _swap(new: Path, target: Path, staging: Path) -> None:
     if target.exists():
         os.replace(target, aside)
     os.replace(new, target)
-    _fsync_dir(target.parent)
+    fsync_dir(target.parent)
     shutil.rmtree(aside, ignore_errors=True)
 
 
@@ -268,11 +269,3 @@ def _write_json(path: Path, value: Any) -> None:
     temporary = path.with_name(f".{path.name}.part")
     temporary.write_text(json.dumps(value, indent=1, sort_keys=True))
     os.replace(temporary, path)
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

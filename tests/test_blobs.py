@@ -66,3 +66,22 @@ def test_a_wrong_partial_file_is_dropped_and_the_budget_holds(tmp_path: Path) ->
     big = hashlib.sha256(b"x" * 200).hexdigest()
     with pytest.raises(BlobError, match="budget"):
         store.append_partial(big, 0, b"x" * 200, 200)
+
+
+def test_the_budget_follows_every_write_without_rescanning(tmp_path: Path) -> None:
+    store = BlobStore(tmp_path / "blobs", budget_bytes=100)
+    store.put(b"a" * 40)
+    data = b"b" * 30
+    digest = hashlib.sha256(data).hexdigest()
+    store.append_partial(digest, 0, data[:10], len(data))
+    assert store.used_bytes() == 50
+    store.append_partial(digest, 10, data[10:], len(data))
+    store.finish_partial(digest)  # a partial becoming whole changes nothing held
+    assert store.used_bytes() == 70 == BlobStore(tmp_path / "blobs", 100).used_bytes()
+    wrong = hashlib.sha256(b"other").hexdigest()
+    store.append_partial(wrong, 0, b"c" * 20, 20)
+    with pytest.raises(BlobError, match="does not match"):
+        store.finish_partial(wrong)
+    assert store.used_bytes() == 70 == BlobStore(tmp_path / "blobs", 100).used_bytes()
+    with pytest.raises(BlobError, match="budget"):
+        store.put(b"d" * 31)
