@@ -126,15 +126,21 @@ def _answer_outsider(state: CaptiveState, found: Classification, ip: str) -> web
     return _respond(state.portal_answer)
 
 
+def _tag_for_the_box(state: CaptiveState, request: web.BaseRequest, ip: str) -> None:
+    request[ACCEPTED] = state.store.current(ip) is not None
+    request[ENTER_FORM] = {"action": ENTER_PATH, "fields": _enter_fields(state, ip)}
+
+
 @web.middleware
 async def captive_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if ACCEPTED in request:  # already sorted by the front door (answer_before_routing)
+        return await handler(request)
     state = request.app[CAPTIVE]
     ip = client_ip(request)
     found = _sort(state, request)
     if found.kind is not Kind.BOX:
         return _answer_outsider(state, found, ip)
-    request[ACCEPTED] = state.store.current(ip) is not None
-    request[ENTER_FORM] = {"action": ENTER_PATH, "fields": _enter_fields(state, ip)}
+    _tag_for_the_box(state, request, ip)
     return await handler(request)
 
 
@@ -155,9 +161,12 @@ def answer_before_routing(runner: web.AppRunner) -> None:
 def _front_door(state: CaptiveState, application: ServerHandler) -> ServerHandler:
     async def front_door(request: web.BaseRequest) -> web.StreamResponse:
         found = _sort(state, request)
+        ip = client_ip(request)
         if found.kind is Kind.BOX:
+            # the same request object reaches the middleware, which then sorts nothing
+            _tag_for_the_box(state, request, ip)
             return await application(request)
-        return _answer_outsider(state, found, client_ip(request))
+        return _answer_outsider(state, found, ip)
 
     return front_door
 
