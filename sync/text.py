@@ -10,11 +10,14 @@ ordered by the scan in ``_integrate``, which keeps each run whole: two people ty
 Representation, chosen for small boards:
 - runs of consecutive characters typed by one origin are ONE item (a pasted paragraph
   is one item, and so is a word typed key by key, which extends the item in place);
-- deleted runs keep only their id range and length (``content is None``), and adjacent
-  tombstones merge again, so deleting a paragraph leaves one small item;
-- items live in blocks of at most ``_BLOCK`` items with a cached visible length per
+- deleted runs keep only their id range and length (no text), and adjacent tombstones
+  merge again, so deleting a paragraph leaves one small item;
+- items live in blocks of at most 2 * ``_BLOCK`` items with a cached visible length per
   block, and a cursor remembers the last block used, so locating a position costs a
-  few steps while someone types, whatever the document's size.
+  few steps while someone types, whatever the document's size;
+- a block stores its items as parallel columns (lists of ints and strings), not one
+  object per item: the garbage collector then tracks a few lists per block instead of
+  millions of items, and a state's encoding is the columns end to end (``_Block``).
 
 Positions are code points (Python ``str`` indices): never UTF-8 bytes, never UTF-16
 units, so "é", "🌍" and "e\u0301" count as the user sees them in Python.
@@ -30,7 +33,8 @@ Operations (compact msgpack values, the wire format of ``sync/PROTOCOL.md``):
 
 from __future__ import annotations
 
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
+from itertools import chain
 from typing import Any, ClassVar, Self
 
 import msgpack
@@ -41,44 +45,63 @@ from sync.textdiff import diff_patches
 Id = tuple[str, int]
 
 _BLOCK = 16  # items per block before it splits in two
-_FORMAT = 1
+_FORMAT = 2  # state format written; format 1 (one row per item) is still read
+_NO_COUNTER = -1  # the counter column's value where an item has no left/right neighbour
 
 
 class PositionError(ValueError):
     """A local edit names a position outside the text."""
 
 
-class _Item:
-    __slots__ = ("block", "content", "counter", "left_id", "length", "origin", "right_id")
+class _Block:
+    """Up to 2 * _BLOCK consecutive items, stored as parallel columns.
+
+    Item ``i`` of the block is ``(o[i], c[i])``, the id of its first character, ``n[i]``
+    characters long, ``t[i]`` its text or None for a tombstone, typed between the
+    characters ``(lo[i], lc[i])`` and ``(ro[i], rc[i])`` (None/-1: the document's edge).
+
+    Why columns and not one object per item: a wiki box holds millions of items, and
+    every object that can hold references is tracked by CPython's cyclic garbage
+    collector, whose passes re-walk them all (they cost a third of a replay); lists of
+    strings and ints are a handful of tracked objects per block.  They also make the
+    state's encoding a concatenation of columns.
+    """
+
+    __slots__ = ("c", "lc", "lo", "n", "o", "rc", "ro", "t", "visible")
 
     def __init__(
         self,
-        origin: str,
-        counter: int,
-        length: int,
-        content: str | None,
-        left_id: Id | None,
-        right_id: Id | None,
+        o: list[str],
+        c: list[int],
+        n: list[int],
+        t: list[str | None],
+        lo: list[str | None],
+        lc: list[int],
+        ro: list[str | None],
+        rc: list[int],
     ) -> None:
-        self.origin = origin
-        self.counter = counter
-        self.length = length
-        self.content = content  # None: a tombstone
-        self.left_id = left_id
-        self.right_id = right_id
-        self.block: _Block | None = None
+        self.o, self.c, self.n, self.t = o, c, n, t
+        self.lo, self.lc, self.ro, self.rc = lo, lc, ro, rc
+        self.visible = sum([k for k, s in zip(n, t, strict=True) if s is not None])
+
+    def cut(self, at: int) -> _Block:
+        """Move items from ``at`` on into a new block, returned."""
+        tail = _Block(
+            self.o[at:], self.c[at:], self.n[at:], self.t[at:],
+            self.lo[at:], self.lc[at:], self.ro[at:], self.rc[at:],
+        )  # fmt: skip
+        for column in (self.o, self.c, self.n, self.t, self.lo, self.lc, self.ro, self.rc):
+            del column[at:]
+        self.visible -= tail.visible
+        return tail
+
+    def remove(self, i: int) -> None:
+        for column in (self.o, self.c, self.n, self.t, self.lo, self.lc, self.ro, self.rc):
+            del column[i]
 
 
-class _Block:
-    __slots__ = ("items", "visible")
-
-    def __init__(self, items: list[_Item]) -> None:
-        self.items = items
-        self.visible = 0
-        for item in items:
-            item.block = self
-            if item.content is not None:
-                self.visible += item.length
+def _empty_block() -> _Block:
+    return _Block([], [], [], [], [], [], [], [])
 
 
 def _check_id(value: Any, what: str) -> Id | None:
@@ -101,9 +124,9 @@ class TextDoc:
     type_name: ClassVar[str] = "text"
 
     def __init__(self) -> None:
-        self._blocks: list[_Block] = [_Block([])]
-        # origin -> (sorted run starts, items): finds the item holding any id.
-        self._runs: dict[str, tuple[list[int], list[_Item]]] = {}
+        self._blocks: list[_Block] = [_empty_block()]
+        # origin -> (sorted run starts, the block holding each run): finds any id's item
+        self._runs: dict[str, tuple[list[int], list[_Block]]] = {}
         self._next: dict[str, int] = {}  # origin -> first unused counter
         self._length = 0
         self._cursor_block = 0
@@ -114,16 +137,18 @@ class TextDoc:
 
     def value(self) -> str:
         if self._text_cache is None:
-            self._text_cache = "".join(
-                [i.content for b in self._blocks for i in b.items if i.content is not None]
-            )
+            self._text_cache = "".join([s for b in self._blocks for s in b.t if s is not None])
         return self._text_cache
 
     def __len__(self) -> int:
         return self._length
 
     def item_count(self) -> int:
-        return sum(len(b.items) for b in self._blocks)
+        return sum(len(b.o) for b in self._blocks)
+
+    def size_hint(self) -> int:
+        """Items held (tombstones included): what encode_state costs, in rough units."""
+        return len(self._blocks) * _BLOCK
 
     # --- local edits -------------------------------------------------------------------
 
@@ -135,41 +160,58 @@ class TextDoc:
             raise PositionError(f"insert position {pos} outside 0..{self._length}")
         counter = self._next.get(origin, 0)
         n = len(text)
+        self._next[origin] = counter + n
+        self._text_cache = None
+        self._length += n
         if pos == 0:
-            bi, ii, left = 0, -1, None
-            right = self._first_item()
+            right = self._first_id()
+            blk = self._blocks[0]
+            self._insert_item(
+                blk, 0, origin, counter, n, text, None, _NO_COUNTER,
+                right[0] if right else None, right[1] if right else _NO_COUNTER,
+            )  # fmt: skip
+            blk.visible += n
+            if self._cursor_block:
+                self._cursor_prefix += n
+            if len(blk.o) > 2 * _BLOCK:
+                self._rebalance(0)
+            return ["i", counter, text, None, list(right) if right else None]
+        bi, i, off = self._locate(pos - 1)
+        blk = self._blocks[bi]
+        if off < blk.n[i] - 1:
+            self._split(blk, i, off + 1)
+        left_o = blk.o[i]
+        left_c = blk.c[i] + blk.n[i] - 1
+        if i + 1 < len(blk.o):
+            right_o: str | None = blk.o[i + 1]
+            right_c = blk.c[i + 1]
         else:
-            bi, ii, off = self._locate(pos - 1)
-            left = self._blocks[bi].items[ii]
-            if off < left.length - 1:
-                self._split(bi, ii, off + 1)
-                bi, ii = self._where(left)  # a split may have split the block too
-            right = self._successor(bi, ii)
-        left_id = (left.origin, left.counter + left.length - 1) if left is not None else None
-        right_id = (right.origin, right.counter) if right is not None else None
+            right = self._first_id(bi + 1)
+            right_o, right_c = right if right else (None, _NO_COUNTER)
         op: list[Any] = [
             "i",
             counter,
             text,
-            list(left_id) if left_id else None,
-            list(right_id) if right_id else None,
+            [left_o, left_c],
+            None if right_o is None else [right_o, right_c],
         ]
+        blk.visible += n
         if (
-            left is not None
-            and left.origin == origin
-            and left.content is not None
-            and left.counter + left.length == counter
-            and left.right_id == right_id
+            left_o == origin
+            and left_c + 1 == counter
+            and blk.t[i] is not None
+            and blk.rc[i] == right_c
+            and blk.ro[i] == right_o
         ):
             # Typing on at the end of one's own run: the run grows, no new item.
-            left.content += text
-            left.length += n
-            self._grew(bi, n)
+            blk.t[i] += text  # type: ignore[operator]
+            blk.n[i] += n
         else:
-            item = _Item(origin, counter, n, text, left_id, right_id)
-            self._place(bi, ii + 1, item)
-            self._index_add(item)
-        self._next[origin] = counter + n
+            self._insert_item(
+                blk, i + 1, origin, counter, n, text, left_o, left_c, right_o, right_c
+            )
+            if len(blk.o) > 2 * _BLOCK:
+                self._rebalance(bi)
         return op
 
     def local_delete(self, origin: str, pos: int, length: int) -> list[Any] | None:
@@ -185,29 +227,42 @@ class TextDoc:
         ):
             raise PositionError(f"delete {pos}+{length} outside 0..{self._length}")
         ranges: list[list[Any]] = []
-        bi, ii, off = self._locate(pos)
+        bi, i, off = self._locate(pos)
+        blk = self._blocks[bi]
         if off:
-            bi, ii = self._where(self._split(bi, ii, off))
+            self._split(blk, i, off)
+            i += 1
         remaining = length
+        self._length -= length
+        self._text_cache = None
+        # positions at or after the cursor block: the cursor's prefix is unaffected
         while remaining:
-            block = self._blocks[bi]
-            if ii >= len(block.items):
-                bi, ii = bi + 1, 0
+            if i >= len(blk.o):
+                if len(blk.o) > 2 * _BLOCK:
+                    self._rebalance(bi)
+                    bi += 1  # the moved half holds only items already walked
+                bi += 1
+                blk = self._blocks[bi]
+                i = 0
                 continue
-            item = block.items[ii]
-            if item.content is not None:
-                if item.length > remaining:
-                    self._split(bi, ii, remaining)
-                    bi, ii = self._where(item)
-                self._kill(item)
-                remaining -= item.length
+            if blk.t[i] is not None:
+                k = blk.n[i]
+                if k > remaining:
+                    self._split(blk, i, remaining)
+                    k = remaining
+                blk.t[i] = None
+                blk.visible -= k
+                remaining -= k
+                item_o, item_c = blk.o[i], blk.c[i]
                 last = ranges[-1] if ranges else None
-                if last and last[0] == item.origin and last[1] + last[2] == item.counter:
-                    last[2] += item.length
+                if last and last[0] == item_o and last[1] + last[2] == item_c:
+                    last[2] += k
                 else:
-                    ranges.append([item.origin, item.counter, item.length])
-                ii = self._merge_tombstone(bi, ii)
-            ii += 1
+                    ranges.append([item_o, item_c, k])
+                i = self._merge_tombstone(blk, i)
+            i += 1
+        if len(blk.o) > 2 * _BLOCK:
+            self._rebalance(bi)
         return ["d", ranges]
 
     def local_replace(self, origin: str, new_text: str) -> list[list[Any]]:
@@ -240,11 +295,15 @@ class TextDoc:
 
         The lean remote path: no re-validation, one index lookup per origin.
         """
+        # A remote edit can land anywhere: forget the typing cursor (the next local edit
+        # walks from the start once) so that no visible count below has to adjust it.
+        self._cursor_block = self._cursor_prefix = 0
+        self._text_cache = None
         if op[0] == "i":
             _, counter, text, left, right = op
             if counter < self._next.get(origin, 0):
                 return  # already applied (the checker proved it is a known id)
-            n = len(text)
+            self._next[origin] = counter + len(text)
             if (
                 left is not None
                 and right is not None
@@ -252,19 +311,8 @@ class TextDoc:
                 and right[0] == left[0]
                 and self._insert_inside(origin, counter, text, left[0], left[1])
             ):
-                self._next[origin] = counter + n
                 return
-            self._integrate(
-                _Item(
-                    origin,
-                    counter,
-                    n,
-                    text,
-                    None if left is None else (left[0], left[1]),
-                    None if right is None else (right[0], right[1]),
-                )
-            )
-            self._next[origin] = counter + n
+            self._integrate(origin, counter, text, left, right)
         else:
             for range_origin, start, length in op[1]:
                 self._delete_range(range_origin, start, length)
@@ -276,220 +324,253 @@ class TextDoc:
         integrated between them, so YATA's scan is empty: cut the item and put the run in
         the cut.  Returns False (nothing done) when they are not in one item.
         """
-        starts, runs = self._runs[lo]
+        starts, blks = self._runs[lo]
         k = bisect_right(starts, lc) - 1
-        item = runs[k]
-        offset = lc + 1 - item.counter
-        if offset >= item.length:
+        start = starts[k]
+        blk = blks[k]
+        i = _index_of(blk, lo, start)
+        offset = lc + 1 - start
+        length = blk.n[i]
+        if offset >= length:
             return False
-        content = item.content
-        left_id = (lo, lc)
-        tail = _Item(
-            lo,
-            lc + 1,
-            item.length - offset,
-            None if content is None else content[offset:],
-            left_id,
-            item.right_id,
-        )
-        item.length = offset
-        if content is not None:
-            item.content = content[:offset]
+        t = blk.t[i]
         n = len(text)
-        new = _Item(origin, counter, n, text, left_id, (lo, lc + 1))
-        block = item.block
-        assert block is not None
-        items = block.items
-        ii = items.index(item)
-        items[ii + 1 : ii + 1] = (new, tail)
-        new.block = tail.block = block
-        block.visible += n
+        j = i + 1
+        # item i keeps its first `offset` characters; then the new run; then the tail
+        blk.o[j:j] = (origin, lo)
+        blk.c[j:j] = (counter, lc + 1)
+        blk.n[j:j] = (n, length - offset)
+        blk.t[j:j] = (text, None if t is None else t[offset:])
+        blk.lo[j:j] = (lo, lo)
+        blk.lc[j:j] = (lc, lc)
+        blk.ro[j:j] = (lo, blk.ro[i])
+        blk.rc[j:j] = (lc + 1, blk.rc[i])
+        blk.n[i] = offset
+        if t is not None:
+            blk.t[i] = t[:offset]
+        blk.visible += n
         self._length += n
-        self._text_cache = None
-        # a remote edit can land anywhere: forget the typing cursor rather than find the
-        # block's index to keep it exact (the next local edit walks from the start once)
-        self._cursor_block = self._cursor_prefix = 0
-        if len(items) > 2 * _BLOCK:
-            self._rebalance(self._blocks.index(block))
         starts.insert(k + 1, lc + 1)  # the tail follows its head in the id index
-        runs.insert(k + 1, tail)
-        self._index_add(new)
+        blks.insert(k + 1, blk)
+        self._index_add(origin, counter, blk)
+        if len(blk.o) > 2 * _BLOCK:
+            self._rebalance(self._blocks.index(blk))
         return True
-
-    def size_hint(self) -> int:
-        """Items held (tombstones included): what encode_state costs, in rough units."""
-        return len(self._blocks) * _BLOCK
 
     def _delete_range(self, origin: str, start: int, length: int) -> None:
         end = start + length
         counter = start
         while counter < end:
-            item = self._find(origin, counter)
-            assert item is not None  # checked by TextChecker
-            bi, ii = self._where(item)
-            if item.counter < counter:
-                item = self._split(bi, ii, counter - item.counter)
-                bi, ii = self._where(item)
-            if item.counter + item.length > end:
-                self._split(bi, ii, end - item.counter)
-                bi, ii = self._where(item)
-            counter = item.counter + item.length
-            if item.content is not None:
-                self._kill(item)
-                self._merge_tombstone(bi, ii)
+            found = self._find(origin, counter)
+            assert found is not None  # checked by TextChecker
+            blk, i = found
+            c = blk.c[i]
+            if c < counter:
+                self._split(blk, i, counter - c)
+                i += 1
+                c = counter
+            k = blk.n[i]
+            if c + k > end:
+                self._split(blk, i, end - c)
+                k = end - c
+            counter = c + k
+            if blk.t[i] is not None:
+                blk.t[i] = None
+                blk.visible -= k
+                self._length -= k
+                self._merge_tombstone(blk, i)
+            if len(blk.o) > 2 * _BLOCK:
+                self._rebalance(self._blocks.index(blk))
 
-    def _integrate(self, item: _Item) -> None:
+    def _integrate(self, origin: str, counter: int, text: str, left: Any, right: Any) -> None:
         """Place a remote run between its origins, as YATA orders concurrent inserts."""
-        left: _Item | None = None
-        if item.left_id is not None:
-            left = self._find(*item.left_id)
-            assert left is not None
-            end = item.left_id[1] - left.counter + 1
-            if end < left.length:
-                self._split(*self._where(left), end)
-        right: _Item | None = None
-        if item.right_id is not None:
-            right = self._find(*item.right_id)
-            assert right is not None
-            if right.counter < item.right_id[1]:
-                right = self._split(*self._where(right), item.right_id[1] - right.counter)
-        bi, ii = self._where(left) if left is not None else (0, -1)
+        lo: str | None = None
+        lc = ro_c = _NO_COUNTER
+        ro: str | None = None
+        if left is not None:
+            lo, lc = left[0], left[1]
+            found = self._find(lo, lc)
+            assert found is not None
+            lb, li = found
+            end = lc - lb.c[li] + 1
+            if end < lb.n[li]:
+                self._split(lb, li, end)
+        if right is not None:
+            ro, ro_c = right[0], right[1]
+            found = self._find(ro, ro_c)
+            assert found is not None
+            rb, ri = found
+            if rb.c[ri] < ro_c:
+                self._split(rb, ri, ro_c - rb.c[ri])
+            if left is not None and rb is lb and ri < li:
+                # only a hostile peer names a right origin before the left one; the cut
+                # above moved the left item, so find it again
+                lb, li = self._find(lo, lc)  # type: ignore[arg-type, misc]
+        blocks = self._blocks
+        if left is not None:
+            bi, i = blocks.index(lb), li
+        else:
+            bi, i = 0, -1
 
-        # YATA's scan over the items between the origins (Yjs, Item.integrate).
-        conflicting: set[int] = set()
-        before_origin: set[int] = set()
-        obi, oii = self._next_pos(bi, ii)
-        while obi >= 0:
-            other = self._blocks[obi].items[oii]
-            if other is right:
+        # YATA's scan over the items between the origins (Yjs, Item.integrate); items are
+        # named by their first id, (origin, counter).
+        conflicting: set[Id] = set()
+        before_origin: set[Id] = set()
+        obi, oi = bi, i + 1
+        count = len(blocks)
+        while True:
+            while oi >= len(blocks[obi].o):
+                obi += 1
+                oi = 0
+                if obi == count:
+                    break
+            if obi == count:
                 break
-            before_origin.add(id(other))
-            conflicting.add(id(other))
-            if other.left_id == item.left_id:
-                if other.origin < item.origin:
-                    bi, ii = obi, oii
+            ob = blocks[obi]
+            other_o, other_c = ob.o[oi], ob.c[oi]
+            if other_c == ro_c and other_o == ro:
+                break  # reached the right origin
+            key = (other_o, other_c)
+            before_origin.add(key)
+            conflicting.add(key)
+            other_lo, other_lc = ob.lo[oi], ob.lc[oi]
+            if other_lc == lc and other_lo == lo:
+                if other_o < origin:
+                    bi, i = obi, oi
                     conflicting.clear()
-                elif other.right_id == item.right_id:
+                elif ob.rc[oi] == ro_c and ob.ro[oi] == ro:
                     break
             elif (
-                other.left_id is not None
-                and (origin_key := id(self._find(*other.left_id))) in before_origin
+                other_lo is not None
+                and (origin_key := self._key_of(other_lo, other_lc)) in before_origin
             ):
                 if origin_key not in conflicting:
-                    bi, ii = obi, oii
+                    bi, i = obi, oi
                     conflicting.clear()
             else:
                 break
-            obi, oii = self._next_pos(obi, oii)
+            oi += 1
 
-        left_item = self._blocks[bi].items[ii] if ii >= 0 else None
+        n = len(text)
+        blk = blocks[bi]
+        blk.visible += n
+        self._length += n
         if (
-            left_item is not None
-            and left_item.origin == item.origin
-            and left_item.content is not None
-            and left_item.counter + left_item.length == item.counter
-            and item.left_id == (left_item.origin, item.counter - 1)
-            and left_item.right_id == item.right_id
+            i >= 0
+            and blk.o[i] == origin
+            and blk.c[i] + blk.n[i] == counter
+            and lc == counter - 1
+            and lo == origin
+            and blk.t[i] is not None
+            and blk.rc[i] == ro_c
+            and blk.ro[i] == ro
         ):
-            assert item.content is not None
-            left_item.content += item.content
-            left_item.length += item.length
-            self._grew(bi, item.length)
+            blk.t[i] += text  # type: ignore[operator]
+            blk.n[i] += n
             return
-        self._place(bi, ii + 1, item)
-        self._index_add(item)
+        self._insert_item(blk, i + 1, origin, counter, n, text, lo, lc, ro, ro_c)
+        if len(blk.o) > 2 * _BLOCK:
+            self._rebalance(bi)
 
     # --- state -------------------------------------------------------------------------
 
     def encode_state(self) -> bytes:
-        origins: dict[str, int] = {}
-        rows: list[Any] = []
-        for block in self._blocks:
-            for it in block.items:
-                rows.extend(
-                    (
-                        origins.setdefault(it.origin, len(origins)),
-                        it.counter,
-                        it.length,
-                        it.content,
-                        None if it.left_id is None
-                        else [origins.setdefault(it.left_id[0], len(origins)), it.left_id[1]],
-                        None if it.right_id is None
-                        else [origins.setdefault(it.right_id[0], len(origins)), it.right_id[1]],
-                    )
-                )  # fmt: skip
-        return bytes(msgpack.packb([_FORMAT, list(origins), rows], use_bin_type=True))
+        """Format 2: the item columns end to end, origins as indexes into one table."""
+        blocks = self._blocks
+        table = list(dict.fromkeys(chain.from_iterable(b.o for b in blocks)))
+        index: dict[str | None, int] = {o: k for k, o in enumerate(table)}
+        index[None] = -1
+        number = index.__getitem__
+
+        def column(name: str) -> list[Any]:
+            return list(chain.from_iterable(getattr(b, name) for b in blocks))
+
+        return bytes(
+            msgpack.packb(
+                [
+                    _FORMAT,
+                    table,
+                    list(map(number, column("o"))),
+                    column("c"),
+                    column("n"),
+                    column("t"),
+                    list(map(number, column("lo"))),
+                    column("lc"),
+                    list(map(number, column("ro"))),
+                    column("rc"),
+                ],
+                use_bin_type=True,
+            )
+        )
 
     @classmethod
     def decode_state(cls, data: bytes) -> Self:
         try:
-            fmt, origins, rows = msgpack.unpackb(data, raw=False, use_list=True)
+            state = msgpack.unpackb(data, raw=False, use_list=True)
         except Exception as exc:  # msgpack raises several unrelated types
             raise MalformedInput(f"text state is not valid msgpack: {exc}") from None
-        if fmt != _FORMAT or not isinstance(origins, list) or not isinstance(rows, list):
+        if not isinstance(state, list) or not state:
             raise MalformedInput("text state has an unknown format")
-        if len(rows) % 6 or not all(isinstance(o, str) for o in origins):
-            raise MalformedInput("text state rows are malformed")
+        if state[0] == 1 and len(state) == 3:
+            columns = _columns_from_rows(state[1], state[2])
+        elif state[0] == _FORMAT and len(state) == 10:
+            columns = _columns_from_format2(state[1], state[2:])
+        else:
+            raise MalformedInput("text state has an unknown format")
         doc = cls()
-        items: list[_Item] = []
-        try:
-            for k in range(0, len(rows), 6):
-                o, counter, length, content, left, right = rows[k : k + 6]
-                if content is not None and (not isinstance(content, str) or len(content) != length):
-                    raise MalformedInput("text state content does not match its length")
-                if type(counter) is not int or type(length) is not int or length < 1:
-                    raise MalformedInput("text state counters are malformed")
-                items.append(
-                    _Item(
-                        origins[o],
-                        counter,
-                        length,
-                        content,
-                        None if left is None else (origins[left[0]], int(left[1])),
-                        None if right is None else (origins[right[0]], int(right[1])),
-                    )
-                )
-        except (IndexError, TypeError, ValueError) as exc:
-            raise MalformedInput(f"text state is malformed: {exc}") from None
-        doc._blocks = [_Block(items[k : k + _BLOCK]) for k in range(0, len(items), _BLOCK)] or [
-            _Block([])
-        ]
-        for item in items:
-            doc._index_add(item)
-            end = item.counter + item.length
-            if end > doc._next.get(item.origin, 0):
-                doc._next[item.origin] = end
-        doc._length = sum(b.visible for b in doc._blocks)
-        doc._text_cache = None
+        doc._load(*columns)
         return doc
+
+    def _load(
+        self,
+        o: list[str],
+        c: list[int],
+        n: list[int],
+        t: list[str | None],
+        lo: list[str | None],
+        lc: list[int],
+        ro: list[str | None],
+        rc: list[int],
+    ) -> None:
+        """Fill an empty document with checked columns."""
+        self._blocks = [
+            _Block(
+                o[k : k + _BLOCK],
+                c[k : k + _BLOCK],
+                n[k : k + _BLOCK],
+                t[k : k + _BLOCK],
+                lo[k : k + _BLOCK],
+                lc[k : k + _BLOCK],
+                ro[k : k + _BLOCK],
+                rc[k : k + _BLOCK],
+            )
+            for k in range(0, len(o), _BLOCK)
+        ] or [_empty_block()]
+        per_origin: dict[str, list[tuple[int, _Block]]] = {}
+        for blk in self._blocks:
+            for origin, counter in zip(blk.o, blk.c, strict=True):
+                per_origin.setdefault(origin, []).append((counter, blk))
+        for origin, entries in per_origin.items():
+            entries.sort(key=_first)
+            starts = [counter for counter, _blk in entries]
+            if len(set(starts)) != len(starts):
+                raise MalformedInput("text state holds one id twice")
+            self._runs[origin] = (starts, [blk for _counter, blk in entries])
+        for origin, counter, length in zip(o, c, n, strict=True):
+            end = counter + length
+            if end > self._next.get(origin, 0):
+                self._next[origin] = end
+        self._length = sum(b.visible for b in self._blocks)
+        self._text_cache = None
 
     # --- structure -------------------------------------------------------------------
 
-    def _first_item(self) -> _Item | None:
-        for block in self._blocks:
-            if block.items:
-                return block.items[0]
+    def _first_id(self, from_block: int = 0) -> Id | None:
+        """The id of the first item at or after block ``from_block``."""
+        for blk in self._blocks[from_block:]:
+            if blk.o:
+                return blk.o[0], blk.c[0]
         return None
-
-    def _successor(self, bi: int, ii: int) -> _Item | None:
-        nbi, nii = self._next_pos(bi, ii)
-        return self._blocks[nbi].items[nii] if nbi >= 0 else None
-
-    def _next_pos(self, bi: int, ii: int) -> tuple[int, int]:
-        """The position after (bi, ii), skipping empty blocks; (-1, -1) at the end."""
-        ii += 1
-        blocks = self._blocks
-        while bi < len(blocks):
-            if ii < len(blocks[bi].items):
-                return bi, ii
-            bi, ii = bi + 1, 0
-        return -1, -1
-
-    def _where(self, item: _Item) -> tuple[int, int]:
-        block = item.block
-        assert block is not None
-        # Identity scans in C over a few hundred blocks and at most 2 * _BLOCK items.
-        return self._blocks.index(block), block.items.index(item)
 
     def _locate(self, pos: int) -> tuple[int, int, int]:
         """(block, item, offset) of the visible character at ``pos`` (0 <= pos < len)."""
@@ -505,122 +586,227 @@ class TextDoc:
             bi += 1
         self._cursor_block, self._cursor_prefix = bi, prefix
         offset = pos - prefix
-        for ii, item in enumerate(blocks[bi].items):
-            if item.content is not None:
-                if offset < item.length:
-                    return bi, ii, offset
-                offset -= item.length
+        blk = blocks[bi]
+        texts = blk.t
+        for i, k in enumerate(blk.n):
+            if texts[i] is not None:
+                if offset < k:
+                    return bi, i, offset
+                offset -= k
         raise AssertionError("block visible count is out of step with its items")
 
-    def _split(self, bi: int, ii: int, offset: int) -> _Item:
-        """Cut item (bi, ii) so that its first ``offset`` characters stay in it.
+    def _insert_item(
+        self,
+        blk: _Block,
+        i: int,
+        o: str,
+        c: int,
+        n: int,
+        t: str | None,
+        lo: str | None,
+        lc: int,
+        ro: str | None,
+        rc: int,
+    ) -> None:
+        """Put an item at index i of blk and in the id index (visible counts: caller's)."""
+        blk.o.insert(i, o)
+        blk.c.insert(i, c)
+        blk.n.insert(i, n)
+        blk.t.insert(i, t)
+        blk.lo.insert(i, lo)
+        blk.lc.insert(i, lc)
+        blk.ro.insert(i, ro)
+        blk.rc.insert(i, rc)
+        self._index_add(o, c, blk)
 
-        Returns the new tail.  Positions after the cut may move to another block.
-        """
-        item = self._blocks[bi].items[ii]
-        tail = _Item(
-            item.origin,
-            item.counter + offset,
-            item.length - offset,
-            None if item.content is None else item.content[offset:],
-            (item.origin, item.counter + offset - 1),
-            item.right_id,
-        )
-        item.length = offset
-        if item.content is not None:
-            item.content = item.content[:offset]
-        self._place(bi, ii + 1, tail, counts=False)
-        self._index_add(tail)
-        return tail
-
-    def _place(self, bi: int, ii: int, item: _Item, counts: bool = True) -> None:
-        block = self._blocks[bi]
-        block.items.insert(ii, item)
-        item.block = block
-        if counts and item.content is not None:
-            self._grew(bi, item.length)
-        if len(block.items) > 2 * _BLOCK:
-            self._rebalance(bi)
+    def _split(self, blk: _Block, i: int, offset: int) -> None:
+        """Cut item i of blk so that its first ``offset`` characters stay in it; the tail
+        becomes item i + 1 of the same block.  Never rebalances: the caller's indexes stay
+        valid, and the caller rebalances once it is done with them."""
+        o, c, t = blk.o[i], blk.c[i], blk.t[i]
+        cut = c + offset
+        j = i + 1
+        blk.o.insert(j, o)
+        blk.c.insert(j, cut)
+        blk.n.insert(j, blk.n[i] - offset)
+        blk.t.insert(j, None if t is None else t[offset:])
+        blk.lo.insert(j, o)
+        blk.lc.insert(j, cut - 1)
+        blk.ro.insert(j, blk.ro[i])
+        blk.rc.insert(j, blk.rc[i])
+        blk.n[i] = offset
+        if t is not None:
+            blk.t[i] = t[:offset]
+        starts, blks = self._runs[o]
+        k = bisect_right(starts, c)  # right after the head's entry
+        starts.insert(k, cut)
+        blks.insert(k, blk)
 
     def _rebalance(self, bi: int) -> None:
-        """Split an overfull block in two."""
-        block = self._blocks[bi]
-        half = _Block(block.items[_BLOCK:])
-        del block.items[_BLOCK:]
-        block.visible -= half.visible
+        """Split an overfull block in two, and point the moved items' index entries at
+        the new block."""
+        half = self._blocks[bi].cut(_BLOCK)
         self._blocks.insert(bi + 1, half)
         if bi < self._cursor_block:
             self._cursor_block += 1
+        runs = self._runs
+        for origin, counter in zip(half.o, half.c, strict=True):
+            starts, blks = runs[origin]
+            blks[bisect_left(starts, counter)] = half
 
-    def _grew(self, bi: int, delta: int) -> None:
-        self._blocks[bi].visible += delta
-        self._length += delta
-        if bi < self._cursor_block:
-            self._cursor_prefix += delta
-        self._text_cache = None
-
-    def _kill(self, item: _Item) -> None:
-        assert item.block is not None
-        item.content = None
-        self._grew(self._blocks.index(item.block), -item.length)
-
-    def _merge_tombstone(self, bi: int, ii: int) -> int:
+    def _merge_tombstone(self, blk: _Block, i: int) -> int:
         """Fold a tombstone into its tombstone neighbours when they are one run again.
 
         Returns the index of the surviving item.  Backspacing deletes leftwards, so the
         neighbour to merge with is as often the next item as the previous one.
         """
-        items = self._blocks[bi].items
-        if ii + 1 < len(items) and self._tombstones_join(items[ii], items[ii + 1]):
-            self._absorb(items, ii)
-        if ii > 0 and self._tombstones_join(items[ii - 1], items[ii]):
-            self._absorb(items, ii - 1)
-            return ii - 1
-        return ii
+        if i + 1 < len(blk.o) and self._tombstones_join(blk, i):
+            self._absorb(blk, i)
+        if i > 0 and self._tombstones_join(blk, i - 1):
+            self._absorb(blk, i - 1)
+            return i - 1
+        return i
 
     @staticmethod
-    def _tombstones_join(first: _Item, second: _Item) -> bool:
+    def _tombstones_join(blk: _Block, i: int) -> bool:
+        """Items i and i + 1 are tombstones of one run, cut apart earlier."""
+        j = i + 1
         return (
-            first.content is None
-            and second.content is None
-            and first.origin == second.origin
-            and first.counter + first.length == second.counter
-            and second.left_id == (first.origin, second.counter - 1)
-            and first.right_id == second.right_id
+            blk.t[i] is None
+            and blk.t[j] is None
+            and blk.o[i] == blk.o[j]
+            and blk.c[i] + blk.n[i] == blk.c[j]
+            and blk.lc[j] == blk.c[j] - 1
+            and blk.lo[j] == blk.o[i]
+            and blk.rc[i] == blk.rc[j]
+            and blk.ro[i] == blk.ro[j]
         )
 
-    def _absorb(self, items: list[_Item], ii: int) -> None:
-        """Merge items[ii + 1] into items[ii] (both tombstones of one run)."""
-        second = items.pop(ii + 1)
-        items[ii].length += second.length
-        starts, runs = self._runs[second.origin]
-        k = bisect_right(starts, second.counter) - 1
-        del starts[k], runs[k]
+    def _absorb(self, blk: _Block, i: int) -> None:
+        """Merge item i + 1 into item i (both tombstones of one run)."""
+        j = i + 1
+        origin, counter = blk.o[j], blk.c[j]
+        blk.n[i] += blk.n[j]
+        blk.remove(j)
+        starts, blks = self._runs[origin]
+        k = bisect_left(starts, counter)
+        del starts[k], blks[k]
 
-    def _index_add(self, item: _Item) -> None:
-        entry = self._runs.get(item.origin)
+    def _index_add(self, origin: str, counter: int, blk: _Block) -> None:
+        entry = self._runs.get(origin)
         if entry is None:
-            self._runs[item.origin] = ([item.counter], [item])
+            self._runs[origin] = ([counter], [blk])
             return
-        starts, runs = entry
-        if not starts or item.counter > starts[-1]:
-            starts.append(item.counter)
-            runs.append(item)
+        starts, blks = entry
+        if counter > starts[-1]:
+            starts.append(counter)
+            blks.append(blk)
         else:
-            k = bisect_right(starts, item.counter)
-            starts.insert(k, item.counter)
-            runs.insert(k, item)
+            k = bisect_right(starts, counter)
+            starts.insert(k, counter)
+            blks.insert(k, blk)
 
-    def _find(self, origin: str, counter: int) -> _Item | None:
+    def _find(self, origin: str, counter: int) -> tuple[_Block, int] | None:
+        """(block, index) of the item holding id (origin, counter), or None."""
         entry = self._runs.get(origin)
         if entry is None:
             return None
-        starts, runs = entry
+        starts, blks = entry
         k = bisect_right(starts, counter) - 1
         if k < 0:
             return None
-        item = runs[k]
-        return item if counter < item.counter + item.length else None
+        start = starts[k]
+        blk = blks[k]
+        i = _index_of(blk, origin, start)
+        return (blk, i) if counter < start + blk.n[i] else None
+
+    def _key_of(self, origin: str, counter: int) -> Id | None:
+        """The first id of the item holding (origin, counter): how the scan names items."""
+        found = self._find(origin, counter)
+        if found is None:
+            return None
+        blk, i = found
+        return blk.o[i], blk.c[i]
+
+
+def _index_of(blk: _Block, origin: str, start: int) -> int:
+    """Index in blk of the item whose first id is (origin, start) (it must be there)."""
+    counters, origins = blk.c, blk.o
+    i = counters.index(start)
+    while origins[i] != origin:  # another origin's run may start at the same counter
+        i = counters.index(start, i + 1)
+    return i
+
+
+def _first(entry: tuple[int, _Block]) -> int:
+    return entry[0]
+
+
+def _columns_from_rows(origins: Any, rows: Any) -> tuple[list[Any], ...]:
+    """Format 1 (rows of [origin, counter, length, content, left, right]) as columns."""
+    if not isinstance(origins, list) or not isinstance(rows, list):
+        raise MalformedInput("text state has an unknown format")
+    if len(rows) % 6 or not all(isinstance(o, str) for o in origins):
+        raise MalformedInput("text state rows are malformed")
+    columns: tuple[list[Any], ...] = ([], [], [], [], [], [], [], [])
+    o, c, n, t, lo, lc, ro, rc = columns
+    try:
+        for k in range(0, len(rows), 6):
+            origin, counter, length, content, left, right = rows[k : k + 6]
+            o.append(origins[origin])
+            c.append(counter)
+            n.append(length)
+            t.append(content)
+            lo.append(None if left is None else origins[left[0]])
+            lc.append(_NO_COUNTER if left is None else left[1])
+            ro.append(None if right is None else origins[right[0]])
+            rc.append(_NO_COUNTER if right is None else right[1])
+    except (IndexError, TypeError, KeyError) as exc:
+        raise MalformedInput(f"text state is malformed: {exc}") from None
+    _check_columns(columns)
+    return columns
+
+
+def _columns_from_format2(origins: Any, raw: list[Any]) -> tuple[list[Any], ...]:
+    if not isinstance(origins, list) or not all(isinstance(o, str) for o in origins):
+        raise MalformedInput("text state origins are malformed")
+    if not all(isinstance(column, list) for column in raw):
+        raise MalformedInput("text state columns are malformed")
+    o, c, n, t, lo, lc, ro, rc = raw
+    if len({len(column) for column in raw}) != 1:
+        raise MalformedInput("text state columns differ in length")
+    for indexes, allow_none in ((o, False), (lo, True), (ro, True)):
+        if indexes and not _ints_within(indexes, -1 if allow_none else 0, len(origins) - 1):
+            raise MalformedInput("text state origin index out of its table")
+    names: list[str | None] = [*origins, None]  # index -1: no neighbour
+    columns = (
+        [origins[k] for k in o], c, n, t,
+        [names[k] for k in lo], lc, [names[k] for k in ro], rc,
+    )  # fmt: skip
+    _check_columns(columns)
+    return columns
+
+
+def _ints_within(values: list[Any], low: int, high: int) -> bool:
+    return set(map(type, values)) == {int} and low <= min(values) and max(values) <= high
+
+
+def _check_columns(columns: tuple[list[Any], ...]) -> None:
+    """What decoding a stored state must refuse before it becomes a document."""
+    o, c, n, t, lo, lc, ro, rc = columns
+    if not o:
+        return
+    if not _ints_within(c, 0, 2**63) or not _ints_within(n, 1, 2**63):
+        raise MalformedInput("text state counters are malformed")
+    if not _ints_within(lc, _NO_COUNTER, 2**63) or not _ints_within(rc, _NO_COUNTER, 2**63):
+        raise MalformedInput("text state neighbour counters are malformed")
+    for content, length in zip(t, n, strict=True):
+        if content is not None and (type(content) is not str or len(content) != length):
+            raise MalformedInput("text state content does not match its length")
+    for neighbours, counters in ((lo, lc), (ro, rc)):
+        for origin, counter in zip(neighbours, counters, strict=True):
+            if (origin is None) != (counter == _NO_COUNTER):
+                raise MalformedInput("text state neighbour ids are malformed")
 
 
 class TextChecker:
@@ -657,25 +843,44 @@ class TextChecker:
     def _insert(self, op: Any, origin: str) -> None:
         if len(op) != 5:
             raise MalformedOp("a text insert has 5 fields")
-        _, counter, text, raw_left, raw_right = op
+        _, counter, text, left, right = op
         if type(counter) is not int or counter < 0:
             raise MalformedOp("a text insert's counter is a non-negative integer")
-        if not isinstance(text, str) or not text:
+        if type(text) is not str or not text:
             raise MalformedOp("a text insert carries a non-empty string")
-        if not isinstance(origin, str):
+        if type(origin) is not str:
             raise MalformedOp("origin must be a string")
-        limit = self._limit(origin)
-        if counter < limit:
-            if counter + len(text) > limit:
-                raise MalformedOp(f"counter {counter} of {origin[:8]} overlaps an existing run")
-            return  # already applied or staged: the op is an idempotent no-op
+        staged = self.next
+        limit = staged.get(origin)
+        if limit is None:
+            limit = self.applied.get(origin, 0)
         if counter != limit:
+            if counter < limit:
+                if counter + len(text) > limit:
+                    raise MalformedOp(f"counter {counter} of {origin[:8]} overlaps an existing run")
+                return  # already applied or staged: the op is an idempotent no-op
             raise MalformedOp(f"counter {counter} of {origin[:8]} skips {limit}..{counter - 1}")
-        for raw, what in ((raw_left, "left origin"), (raw_right, "right origin")):
-            ref = _check_id(raw, what)
-            if ref is not None and ref[1] >= self._limit(ref[0]):
-                raise MalformedOp(f"text insert refers to unknown character {ref[0][:8]}:{ref[1]}")
-        self.next[origin] = counter + len(text)
+        # the two references, inlined: this runs once per remote insert
+        for ref, what in ((left, "left origin"), (right, "right origin")):
+            if ref is None:
+                continue
+            if (
+                type(ref) is not list
+                or len(ref) != 2
+                or type(ref_origin := ref[0]) is not str
+                or type(ref_counter := ref[1]) is not int
+                or ref_counter < 0
+            ):
+                _check_id(ref, what)  # raises the precise error (or accepts a tuple)
+                ref_origin, ref_counter = ref
+            known = staged.get(ref_origin)
+            if known is None:
+                known = self.applied.get(ref_origin, 0)
+            if ref_counter >= known:
+                raise MalformedOp(
+                    f"text insert refers to unknown character {ref_origin[:8]}:{ref_counter}"
+                )
+        staged[origin] = counter + len(text)
 
     def _delete(self, op: Any) -> None:
         if len(op) != 2 or not isinstance(op[1], list | tuple):

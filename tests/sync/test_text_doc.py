@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgpack
 import pytest
 
 from sync.errors import MalformedInput, MalformedOp
@@ -139,6 +140,17 @@ def test_state_round_trip_keeps_tombstones() -> None:
         b"\x93\x01\x90\x91\x01",
         b"\x93\x02\x90\x90",
         b"\x93\x01\x91\xa1A\x96\x00\x00\x02\xa1x\xc0\xc0",
+        # format 2 (columns): origin index outside the table, columns of unequal length,
+        # a neighbour origin without a counter, content longer than its length, bad types
+        msgpack.packb([2, ["A"], [1], [0], [1], ["x"], [-1], [-1], [-1], [-1]]),
+        msgpack.packb([2, ["A"], [0, 0], [0], [1], ["x"], [-1], [-1], [-1], [-1]]),
+        msgpack.packb([2, ["A"], [0], [0], [1], ["x"], [0], [-1], [-1], [-1]]),
+        msgpack.packb([2, ["A"], [0], [0], [1], ["xy"], [-1], [-1], [-1], [-1]]),
+        msgpack.packb([2, ["A"], [0], ["0"], [1], ["x"], [-1], [-1], [-1], [-1]]),
+        msgpack.packb(
+            [2, ["A"], [0, 0], [0, 0], [1, 1], ["x", "y"], [-1] * 2, [-1] * 2, [-1] * 2, [-1] * 2]
+        ),  # one id twice
+        msgpack.packb([2, [1], [0], [0], [1], ["x"], [-1], [-1], [-1], [-1]]),
     ],
 )
 def test_bad_state_is_refused(data: bytes) -> None:
@@ -186,3 +198,22 @@ def test_an_op_reusing_known_ids_changes_nothing() -> None:
     before = b.encode_state()
     b.apply(["i", 1, "zz", None, None], "A", 0)  # ids A:1-2 exist: a replay, ignored
     assert b.encode_state() == before and b.value() == "abc"
+
+
+# Written by the engine before states were columnar (format 1, one row per item):
+# "Bonjour à tous 🌍", "njo" deleted by A, then B typed "é" + combining acute inside.
+FORMAT_1_STATE = bytes.fromhex(
+    "930192a141a142dc001e000002a2426fc0c0000203c0920001c0000502a27572920004c0010002a4c3a9"
+    "cc81920006920007000709ad20c3a020746f757320f09f8c8d920006c0"
+)
+
+
+def test_a_format_1_state_still_loads_and_takes_ops() -> None:
+    doc = TextDoc.decode_state(FORMAT_1_STATE)
+    assert doc.value() == "Bouré\u0301 à tous 🌍"
+    again = TextDoc.decode_state(doc.encode_state())  # rewritten in the current format
+    assert again.value() == doc.value() and again.item_count() == doc.item_count()
+    for copy in (doc, again):
+        copy.apply(["i", 0, "!", ["A", 15], None], "C", 0)
+        copy.apply(["d", [["B", 0, 2]]], "B", 0)
+    assert doc.value() == again.value() == "Bour à tous 🌍!"
