@@ -86,18 +86,19 @@ class _Block:
 
     def cut(self, at: int) -> _Block:
         """Move items from ``at`` on into a new block, returned."""
-        tail = _Block(
-            self.o[at:], self.c[at:], self.n[at:], self.t[at:],
-            self.lo[at:], self.lc[at:], self.ro[at:], self.rc[at:],
-        )  # fmt: skip
-        for column in (self.o, self.c, self.n, self.t, self.lo, self.lc, self.ro, self.rc):
+        columns = self.columns()
+        tail = _Block(*(column[at:] for column in columns))
+        for column in columns:
             del column[at:]
         self.visible -= tail.visible
         return tail
 
     def remove(self, i: int) -> None:
-        for column in (self.o, self.c, self.n, self.t, self.lo, self.lc, self.ro, self.rc):
+        for column in self.columns():
             del column[i]
+
+    def columns(self) -> tuple[list[Any], ...]:
+        return (self.o, self.c, self.n, self.t, self.lo, self.lc, self.ro, self.rc)
 
 
 def _empty_block() -> _Block:
@@ -476,32 +477,17 @@ class TextDoc:
 
     def encode_state(self) -> bytes:
         """Format 2: the item columns end to end, origins as indexes into one table."""
-        blocks = self._blocks
-        table = list(dict.fromkeys(chain.from_iterable(b.o for b in blocks)))
-        index: dict[str | None, int] = {o: k for k, o in enumerate(table)}
+        per_block = [b.columns() for b in self._blocks]
+        o, c, n, t, lo, lc, ro, rc = (
+            list(chain.from_iterable([cols[k] for cols in per_block])) for k in range(8)
+        )
+        table = list(dict.fromkeys(o))  # every neighbour is an item too: tombstones stay
+        index: dict[str | None, int] = {name: k for k, name in enumerate(table)}
         index[None] = -1
         number = index.__getitem__
-
-        def column(name: str) -> list[Any]:
-            return list(chain.from_iterable(getattr(b, name) for b in blocks))
-
-        return bytes(
-            msgpack.packb(
-                [
-                    _FORMAT,
-                    table,
-                    list(map(number, column("o"))),
-                    column("c"),
-                    column("n"),
-                    column("t"),
-                    list(map(number, column("lo"))),
-                    column("lc"),
-                    list(map(number, column("ro"))),
-                    column("rc"),
-                ],
-                use_bin_type=True,
-            )
-        )
+        state = [_FORMAT, table, [*map(number, o)], c, n, t, [*map(number, lo)], lc]
+        state += [[*map(number, ro)], rc]
+        return bytes(msgpack.packb(state, use_bin_type=True))
 
     @classmethod
     def decode_state(cls, data: bytes) -> Self:
@@ -518,33 +504,15 @@ class TextDoc:
         else:
             raise MalformedInput("text state has an unknown format")
         doc = cls()
-        doc._load(*columns)
+        doc._load(columns)
         return doc
 
-    def _load(
-        self,
-        o: list[str],
-        c: list[int],
-        n: list[int],
-        t: list[str | None],
-        lo: list[str | None],
-        lc: list[int],
-        ro: list[str | None],
-        rc: list[int],
-    ) -> None:
-        """Fill an empty document with checked columns."""
+    def _load(self, columns: tuple[list[Any], ...]) -> None:
+        """Fill an empty document with checked columns (o, c, n, t, lo, lc, ro, rc)."""
+        o, c, n = columns[0], columns[1], columns[2]
         self._blocks = [
-            _Block(
-                o[k : k + _BLOCK],
-                c[k : k + _BLOCK],
-                n[k : k + _BLOCK],
-                t[k : k + _BLOCK],
-                lo[k : k + _BLOCK],
-                lc[k : k + _BLOCK],
-                ro[k : k + _BLOCK],
-                rc[k : k + _BLOCK],
-            )
-            for k in range(0, len(o), _BLOCK)
+            _Block(*(column[k : k + _BLOCK] for column in columns))
+            for k in range(0, len(columns[0]), _BLOCK)
         ] or [_empty_block()]
         per_origin: dict[str, list[tuple[int, _Block]]] = {}
         for blk in self._blocks:
