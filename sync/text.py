@@ -34,7 +34,8 @@ Operations (compact msgpack values, the wire format of ``sync/PROTOCOL.md``):
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from itertools import chain
+from itertools import chain, groupby
+from operator import add, itemgetter
 from typing import Any, ClassVar, Self
 
 import msgpack
@@ -87,7 +88,7 @@ class _Block:
     def cut(self, at: int) -> _Block:
         """Move items from ``at`` on into a new block, returned."""
         columns = self.columns()
-        tail = _Block(*(column[at:] for column in columns))
+        tail = _Block(*[column[at:] for column in columns])
         for column in columns:
             del column[at:]
         self.visible -= tail.visible
@@ -511,23 +512,19 @@ class TextDoc:
         """Fill an empty document with checked columns (o, c, n, t, lo, lc, ro, rc)."""
         o, c, n = columns[0], columns[1], columns[2]
         self._blocks = [
-            _Block(*(column[k : k + _BLOCK] for column in columns))
+            _Block(*[column[k : k + _BLOCK] for column in columns])
             for k in range(0, len(columns[0]), _BLOCK)
         ] or [_empty_block()]
-        per_origin: dict[str, list[tuple[int, _Block]]] = {}
-        for blk in self._blocks:
-            for origin, counter in zip(blk.o, blk.c, strict=True):
-                per_origin.setdefault(origin, []).append((counter, blk))
-        for origin, entries in per_origin.items():
-            entries.sort(key=_first)
-            starts = [counter for counter, _blk in entries]
+        # the id index: every item's (origin, first counter, block), sorted, cut per origin
+        where = chain.from_iterable([[b] * len(b.o) for b in self._blocks])
+        entries = sorted(zip(o, c, where, n, strict=True), key=_origin_and_counter)
+        for origin, group in groupby(entries, key=_origin):
+            run = list(group)
+            starts = [entry[1] for entry in run]
             if len(set(starts)) != len(starts):
                 raise MalformedInput("text state holds one id twice")
-            self._runs[origin] = (starts, [blk for _counter, blk in entries])
-        for origin, counter, length in zip(o, c, n, strict=True):
-            end = counter + length
-            if end > self._next.get(origin, 0):
-                self._next[origin] = end
+            self._runs[origin] = (starts, [entry[2] for entry in run])
+            self._next[origin] = max(map(add, starts, [entry[3] for entry in run]))
         self._length = sum(b.visible for b in self._blocks)
         self._text_cache = None
 
@@ -706,8 +703,8 @@ def _index_of(blk: _Block, origin: str, start: int) -> int:
     return i
 
 
-def _first(entry: tuple[int, _Block]) -> int:
-    return entry[0]
+_origin = itemgetter(0)
+_origin_and_counter = itemgetter(0, 1)
 
 
 def _columns_from_rows(origins: Any, rows: Any) -> tuple[list[Any], ...]:
@@ -768,13 +765,14 @@ def _check_columns(columns: tuple[list[Any], ...]) -> None:
         raise MalformedInput("text state counters are malformed")
     if not _ints_within(lc, _NO_COUNTER, 2**63) or not _ints_within(rc, _NO_COUNTER, 2**63):
         raise MalformedInput("text state neighbour counters are malformed")
-    for content, length in zip(t, n, strict=True):
-        if content is not None and (type(content) is not str or len(content) != length):
-            raise MalformedInput("text state content does not match its length")
+    # list comprehensions, not a loop with branches: a box loads thousands of states
+    if not set(map(type, t)) <= {str, type(None)} or [len(s) for s in t if s is not None] != [
+        k for s, k in zip(t, n, strict=True) if s is not None
+    ]:
+        raise MalformedInput("text state content does not match its length")
     for neighbours, counters in ((lo, lc), (ro, rc)):
-        for origin, counter in zip(neighbours, counters, strict=True):
-            if (origin is None) != (counter == _NO_COUNTER):
-                raise MalformedInput("text state neighbour ids are malformed")
+        if [x is None for x in neighbours] != [k == _NO_COUNTER for k in counters]:
+            raise MalformedInput("text state neighbour ids are malformed")
 
 
 class TextChecker:
