@@ -22,6 +22,8 @@ from captive.schema import MIGRATIONS as CAPTIVE_MIGRATIONS
 from meshportal import admin, status
 from meshportal.blobs import BlobError, BlobStore
 from meshportal.identity import Identity
+from meshportal.lazy_wiki import WIKI, LazyWiki
+from meshportal.lesson_search import index_lessons
 from meshportal.mesh.peers import MIGRATIONS as MESH_MIGRATIONS
 from meshportal.pack_archive import ArchiveError, ArchiveLimits
 from meshportal.pack_share import PackShare, ShareError, served_packs
@@ -31,14 +33,11 @@ from meshportal.sdnotify import Notifier
 from meshportal.settings import Settings
 from meshportal.store import DB_FILE, Database
 from meshportal.web.admin_auth import ADMIN, AdminSessions, store_password
-from meshportal.web.admin_views import setup_admin
 from meshportal.web.forms import FORMS, FormGuard
 from meshportal.web.lessons import PACKS, default_content_dir, home, setup_lessons
 from meshportal.web.render import PAGES
-from meshportal.web.search_views import setup_search
-from meshportal.web.wiki_views import WIKI, setup_wiki
+from meshportal.web.routes import setup_views
 from meshportal.wiki.schema import MIGRATIONS as WIKI_MIGRATIONS
-from meshportal.wiki.service import Wiki
 from sync.schema import MIGRATIONS as SYNC_MIGRATIONS
 
 if TYPE_CHECKING:
@@ -86,7 +85,8 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     # The replica itself loads on first use (see replica_host); this only binds it.
     host = app[REPLICA] = ReplicaHost(db, box.identity)
     blobs = BlobStore(box.settings.data_dir / "blobs", box.settings["files_budget_mb"] * 1_000_000)
-    wiki = app[WIKI] = Wiki(db, host, blobs, box.identity.node_id)
+    # the wiki service loads on the first request that needs it (see lazy_wiki)
+    wiki = app[WIKI] = LazyWiki(db, host, blobs, box.identity.node_id)
     app[ADMIN] = AdminSessions(db)
     box.commands["set-password"] = _set_password_command(db)
     box.sections["wiki"] = wiki.status_section
@@ -95,7 +95,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
         return await reload_content(app)
 
     box.commands["reload"] = reload_command
-    await wiki.index_lessons(app[PACKS])
+    await index_lessons(db, app[PACKS])
     await db.record_event("start", f"pid={os.getpid()}")
     yield
     await db.record_event("stop")
@@ -215,7 +215,7 @@ async def reload_content(app: web.Application) -> dict[str, Any]:
         log.warning("content pack skipped: %s", problem)
     app[PACKS][:] = packs  # the same list object: handlers hold no stale copy
     app[PAGES].clear()
-    await app[WIKI].index_lessons(packs)
+    await index_lessons(app[DB], packs)
     return {"packs": [p.name for p in packs], "problems": [str(p) for p in problems]}
 
 
@@ -234,9 +234,7 @@ def create_app(settings: Settings, identity: Identity, notifier: Notifier) -> we
         log.warning("content pack skipped: %s", problem)
     setup_lessons(app, packs, settings["box_name"])
     app[FORMS] = FormGuard(float(settings["edit_rate"]))
-    setup_wiki(app, int(settings["max_file_size"]))
-    setup_search(app)
-    setup_admin(app)
+    setup_views(app, int(settings["max_file_size"]))  # wiki, search, moderation
     if settings["captive"]:
         _mount_captive(app, settings)
     else:

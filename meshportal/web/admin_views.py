@@ -13,9 +13,9 @@ from meshportal.web.admin_auth import ADMIN, COOKIE, is_admin
 from meshportal.web.forms import FORMS, read_form
 from meshportal.web.i18n import choose_language, translations
 from meshportal.web.render import render
-from meshportal.web.wiki_views import WIKI
+from meshportal.web.wiki_views import box_wiki
 
-__all__ = ["setup_admin"]
+__all__: list[str] = []
 
 _BLOCK_SECONDS = {"1h": 3600, "1d": 86400, "7d": 7 * 86400}
 
@@ -73,7 +73,7 @@ async def moderate(request: web.Request) -> web.Response:
     form = await read_form(request)
     if not request.app[FORMS].valid(request, form):
         raise web.HTTPBadRequest(text="form expired")
-    wiki = request.app[WIKI]
+    wiki = box_wiki(request)
     page = await wiki.find(request.match_info["slug"])
     if page is None:
         raise web.HTTPNotFound()
@@ -96,10 +96,3 @@ async def moderate(request: web.Request) -> web.Response:
     else:
         raise web.HTTPBadRequest(text="unknown action")
     raise web.HTTPSeeOther(back)
-
-
-def setup_admin(app: web.Application) -> None:
-    app.router.add_get("/admin", login_form)
-    app.router.add_post("/admin/connexion", login)
-    app.router.add_post("/admin/deconnexion", logout)
-    app.router.add_post("/wiki/{slug:[a-z0-9][a-z0-9-]{0,79}}/moderer", moderate)

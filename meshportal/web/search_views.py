@@ -6,14 +6,14 @@ from aiohttp import web
 
 from meshportal.web.i18n import choose_language
 from meshportal.web.render import PAGES, render_html, respond
-from meshportal.web.wiki_views import WIKI
+from meshportal.web.wiki_views import box_wiki
 
-__all__ = ["setup_search"]
+__all__: list[str] = []
 
 
 async def search(request: web.Request) -> web.Response:
     query = request.query.get("q", "")[:200]
-    wiki = request.app[WIKI]
+    wiki = box_wiki(request)
     lang = choose_language(request)
     # the same words give the same page until the next commit or content reload
     key = ("search", lang, query, wiki.generation)
@@ -29,7 +29,3 @@ async def search(request: web.Request) -> web.Response:
             key, render_html(request, "search.html", lang, query=query, results=results)
         )
     return respond(request, html, lang)
-
-
-def setup_search(app: web.Application) -> None:
-    app.router.add_get("/recherche", search)

@@ -16,17 +16,17 @@ from markupsafe import Markup
 
 from captive.http import client_ip
 from meshportal.blobs import BlobError, is_blob_hash
+from meshportal.lazy_wiki import WIKI
 from meshportal.web.admin_auth import is_admin
 from meshportal.web.forms import FORMS, read_form
 from meshportal.web.i18n import choose_language, translations
 from meshportal.web.markup import render_markdown, slugify
 from meshportal.web.render import PAGES, render, render_html, respond
+from meshportal.web.routes import MAX_FILE
 from meshportal.wiki.service import Page, Wiki, WikiError
 
-__all__ = ["WIKI", "setup_wiki"]
+__all__ = ["box_wiki"]
 
-WIKI = web.AppKey("wiki", Wiki)
-_SLUG = "{slug:[a-z0-9][a-z0-9-]{0,79}}"
 _REV = re.compile(r"[A-Z2-7-]{20,80}:[0-9]{1,12}")
 _FILE_NAME = re.compile(r"[\w][\w .()+-]{0,99}")
 # What an attachment may be, judged by its first bytes, never by what the client claims.
@@ -37,6 +37,11 @@ _MAGIC = (
     (b"GIF89a", "image/gif"),
     (b"%PDF-", "application/pdf"),
 )
+
+
+def box_wiki(request: web.Request) -> Wiki:
+    """The box's wiki, built by the first request that needs it."""
+    return request.app[WIKI].get()
 
 
 def _t(request: web.Request) -> Any:
@@ -73,7 +78,7 @@ def _file_too_large(request: web.Request, limit: int, back: str) -> web.Response
 
 
 async def _page_or_404(request: web.Request) -> Page:
-    page = await request.app[WIKI].find(request.match_info["slug"])
+    page = await box_wiki(request).find(request.match_info["slug"])
     if page is None:
         raise web.HTTPNotFound()
     if page.hidden and not is_admin(request):
@@ -86,17 +91,17 @@ async def _page_or_404(request: web.Request) -> Page:
 
 
 async def wiki_index(request: web.Request) -> web.Response:
-    pages = await request.app[WIKI].pages()
+    pages = await box_wiki(request).pages()
     return render(request, "wiki_index.html", pages=pages)
 
 
 async def recent_changes(request: web.Request) -> web.Response:
-    rows = await request.app[WIKI].recent()
+    rows = await box_wiki(request).recent()
     return render(request, "wiki_recent.html", rows=rows, when=_when(request))
 
 
 async def show_page(request: web.Request) -> web.Response:
-    wiki = request.app[WIKI]
+    wiki = box_wiki(request)
     slug = request.match_info["slug"]
     page = await wiki.find(slug, with_text=False)
     if page is None:
@@ -147,7 +152,7 @@ async def upload_form(request: web.Request) -> web.Response:
 
 
 async def edit_form(request: web.Request) -> web.Response:
-    wiki = request.app[WIKI]
+    wiki = box_wiki(request)
     slug = request.match_info["slug"]
     page = await wiki.find(slug)
     if page is not None and (page.hidden or page.locked) and not is_admin(request):
@@ -186,7 +191,7 @@ def _editor(
 
 
 async def save_page(request: web.Request) -> web.Response:
-    wiki = request.app[WIKI]
+    wiki = box_wiki(request)
     guard = request.app[FORMS]
     _ = _t(request)
     slug = request.match_info.get("slug", "")
@@ -282,7 +287,7 @@ def _when(request: web.Request) -> Any:
 
 
 async def history(request: web.Request) -> web.Response:
-    wiki = request.app[WIKI]
+    wiki = box_wiki(request)
     page = await _page_or_404(request)
     replica = await wiki.replica()
     admin = is_admin(request)
@@ -304,7 +309,7 @@ async def history(request: web.Request) -> web.Response:
 
 
 async def _revision_text(request: web.Request, page: Page, rev: str) -> str:
-    wiki = request.app[WIKI]
+    wiki = box_wiki(request)
     if not _REV.fullmatch(rev):
         raise web.HTTPNotFound()
     replica = await wiki.replica()
@@ -320,7 +325,7 @@ async def show_revision(request: web.Request) -> web.Response:
     page = await _page_or_404(request)
     rev = request.match_info["rev"]
     text = await _revision_text(request, page, rev)
-    linkable = await request.app[WIKI].linkable()
+    linkable = await box_wiki(request).linkable()
     return render(
         request,
         "wiki_revision.html",
@@ -365,7 +370,7 @@ async def diff(request: web.Request) -> web.Response:
 
 
 async def restore(request: web.Request) -> web.Response:
-    wiki = request.app[WIKI]
+    wiki = box_wiki(request)
     page = await _page_or_404(request)
     form = await read_form(request)
     if not request.app[FORMS].valid(request, form):
@@ -391,7 +396,7 @@ async def rename_form(request: web.Request) -> web.Response:
 
 
 async def rename(request: web.Request) -> web.Response:
-    wiki = request.app[WIKI]
+    wiki = box_wiki(request)
     page = await _page_or_404(request)
     form = await read_form(request)
     _ = _t(request)
@@ -421,7 +426,7 @@ async def rename(request: web.Request) -> web.Response:
 
 
 async def upload(request: web.Request) -> web.Response:
-    wiki = request.app[WIKI]
+    wiki = box_wiki(request)
     page = await _page_or_404(request)
     _ = _t(request)
     limit = request.app[MAX_FILE]
@@ -481,7 +486,7 @@ async def serve_file(request: web.Request) -> web.StreamResponse:
     digest = request.match_info["digest"]
     if not is_blob_hash(digest):
         raise web.HTTPNotFound()
-    wiki = request.app[WIKI]
+    wiki = box_wiki(request)
     path = wiki.blobs.path(digest)
     if not path.is_file():
         raise web.HTTPNotFound()
@@ -512,28 +517,3 @@ def _file_name(raw: str) -> str:
 def _first_bytes(path: Path) -> bytes:
     with open(path, "rb") as handle:
         return handle.read(16)
-
-
-MAX_FILE = web.AppKey("max_file", int)
-
-
-def setup_wiki(app: web.Application, max_file_bytes: int) -> None:
-    """Routes only: the Wiki itself is bound by the daemon once the database is open."""
-    app[MAX_FILE] = max_file_bytes
-    r = app.router
-    r.add_get("/wiki", wiki_index)
-    r.add_get("/wiki/modifications", recent_changes)
-    r.add_get("/wiki/nouvelle", new_page_form)
-    r.add_post("/wiki/nouvelle", save_page)
-    r.add_get(f"/wiki/{_SLUG}", show_page)
-    r.add_get(f"/wiki/{_SLUG}/modifier", edit_form)
-    r.add_post(f"/wiki/{_SLUG}/modifier", save_page)
-    r.add_get(f"/wiki/{_SLUG}/historique", history)
-    r.add_get(f"/wiki/{_SLUG}/version/{{rev}}", show_revision)
-    r.add_get(f"/wiki/{_SLUG}/diff", diff)
-    r.add_post(f"/wiki/{_SLUG}/restaurer", restore)
-    r.add_get(f"/wiki/{_SLUG}/renommer", rename_form)
-    r.add_post(f"/wiki/{_SLUG}/renommer", rename)
-    r.add_get(f"/wiki/{_SLUG}/fichiers", upload_form)
-    r.add_post(f"/wiki/{_SLUG}/fichiers", upload)
-    r.add_get("/fichiers/{digest}/{name}", serve_file)

@@ -9,7 +9,6 @@ change was made here or arrived from a peer.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
@@ -19,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 import msgpack
 
 from meshportal.blobs import BlobStore
-from meshportal.packs import Pack
 from meshportal.replica_host import ReplicaHost
 from meshportal.store import Database
 from meshportal.web.markup import slugify, wiki_links
@@ -122,35 +120,6 @@ class Wiki:
             from sync.history import iter_applied
 
             await self._reindex(replica, iter_applied(replica), full=True)
-
-    async def index_lessons(self, packs: list[Pack]) -> None:
-        """Make the lessons searchable; skipped when they did not change since last time,
-        so a restart writes nothing to the SD card."""
-        entries = [
-            (
-                f"/lecons/{x.pack}/{x.slug}?lang={x.language}",
-                x.title,
-                f"{x.summary}\n{x.body}",
-                x.language,
-            )
-            for pack in packs
-            for x in pack.lessons
-        ]
-        fingerprint = hashlib.sha256(msgpack.packb(entries)).digest()
-        rows = await index.fetch_all(
-            self.db.reader, "SELECT value FROM wiki_state WHERE key = 'lessons'"
-        )
-        if rows and bytes(rows[0][0]) == fingerprint:
-            return
-        async with self.db.transaction() as conn:
-            await index.forget_searchable(conn, "lesson")
-            await index.set_searchable_many(
-                conn, "lesson", {ref: (title, body, lang) for ref, title, body, lang in entries}
-            )
-            await conn.execute(
-                "INSERT OR REPLACE INTO wiki_state (key, value) VALUES ('lessons', ?)",
-                (fingerprint,),
-            )
 
     # --- the index follows the replica -----------------------------------------------------
 
