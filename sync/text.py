@@ -330,7 +330,9 @@ class TextDoc:
         k = bisect_right(starts, lc) - 1
         start = starts[k]
         blk = blks[k]
-        i = _index_of(blk, lo, start)
+        i = blk.c.index(start)
+        if blk.o[i] != lo:
+            i = _index_of(blk, lo, start)
         offset = lc + 1 - start
         length = blk.n[i]
         if offset >= length:
@@ -354,7 +356,12 @@ class TextDoc:
         self._length += n
         starts.insert(k + 1, lc + 1)  # the tail follows its head in the id index
         blks.insert(k + 1, blk)
-        self._index_add(origin, counter, blk)
+        entry = self._runs.get(origin)
+        if entry is not None and counter > entry[0][-1]:  # the usual case, inlined
+            entry[0].append(counter)
+            entry[1].append(blk)
+        else:
+            self._index_add(origin, counter, blk)
         if len(blk.o) > 2 * _BLOCK:
             self._rebalance(self._blocks.index(blk))
         return True
