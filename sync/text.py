@@ -539,7 +539,9 @@ class TextDoc:
 
     def _first_id(self, from_block: int = 0) -> Id | None:
         """The id of the first item at or after block ``from_block``."""
-        for blk in self._blocks[from_block:]:
+        blocks = self._blocks
+        for bi in range(from_block, len(blocks)):  # only the first block may be empty
+            blk = blocks[bi]
             if blk.o:
                 return blk.o[0], blk.c[0]
         return None
