@@ -25,7 +25,7 @@ from typing import Any
 import msgpack
 
 from sync.change import Change, Deps, DocOp
-from sync.columnar import decode_ops, encode_ops
+from sync.columnar import OpColumns, decode_ops
 from sync.errors import MalformedInput, TooLarge
 
 __all__ = [
@@ -33,8 +33,10 @@ __all__ = [
     "BODY_ZLIB",
     "CHANGE_FORMAT",
     "SEGMENT_FORMAT",
+    "ChangeColumns",
     "Limits",
     "SegmentEnvelope",
+    "changes_from_body",
     "decode_change",
     "decode_segment_body",
     "decode_segment_envelope",
@@ -209,20 +211,84 @@ class SegmentEnvelope:
         ]
 
 
+class ChangeColumns:
+    """Consecutive changes of one origin, accumulated straight into the segment body's columns.
+
+    What a replica keeps of its unsealed local changes: clocks, dependencies, op counts,
+    document indexes and the operations' leaves (see OpColumns), appended as each change is
+    made.  Sealing is then packing columns that already exist, and no Change tuple or op
+    value has to stay alive until then.  `encode()` yields exactly the bytes that
+    `encode_segment_body` gives for the same changes; `changes()` rebuilds them.
+    """
+
+    __slots__ = ("_doc", "_doc_index", "counts", "deps", "doc_index", "hlcs", "op_docs", "ops")
+
+    def __init__(self) -> None:
+        self.hlcs: list[int] = []
+        self.deps: list[Deps] = []
+        self.counts: list[int] = []
+        self.doc_index: dict[tuple[str, str], int] = {}
+        self.op_docs: list[int] = []
+        self.ops = OpColumns()
+        # the document of the previous op: typing stays in one document
+        self._doc: tuple[str, str] = ("", "")
+        self._doc_index = -1
+
+    def __len__(self) -> int:
+        return len(self.counts)
+
+    def add(self, hlc: int, deps: Deps, ops: tuple[DocOp, ...]) -> None:
+        self.hlcs.append(hlc)
+        self.deps.append(deps)
+        self.counts.append(len(ops))
+        op_docs = self.op_docs
+        add_op = self.ops.add
+        last_name, last_type = self._doc
+        for name, type_name, op in ops:
+            if name is not last_name or type_name is not last_type:
+                key = (name, type_name)
+                index = self.doc_index.setdefault(key, len(self.doc_index))
+                self._doc, self._doc_index = key, index
+                last_name, last_type = key
+            op_docs.append(self._doc_index)
+            add_op(op)
+
+    def body(self) -> list[Any]:
+        """The uncompressed body: [docs, hlc deltas, deps, counts, op_docs, ops]."""
+        hlcs = self.hlcs
+        deltas = [b - a for a, b in zip([0, *hlcs[:-1]], hlcs, strict=True)]
+        return [
+            list(self.doc_index),
+            deltas,
+            self.deps,
+            self.counts,
+            self.op_docs,
+            self.ops.encode(),
+        ]
+
+    def encode(self) -> tuple[int, bytes]:
+        """(codec, bytes) of the segment body."""
+        raw: bytes = msgpack.packb(self.body())
+        packed = zlib.compress(raw, 6)
+        if len(packed) < len(raw):
+            return BODY_ZLIB, packed
+        return BODY_RAW, raw
+
+    def changes(self, origin: str, first_seq: int) -> list[Change]:
+        """The accumulated changes as Change tuples (ops as a receiver decodes them)."""
+        if not self.counts:
+            return []
+        body = unpack(msgpack.packb(self.body()), "local changes")
+        return changes_from_body(body, origin, first_seq, len(self.counts))[0]
+
+
 def encode_segment_body(changes: list[Change] | tuple[Change, ...]) -> tuple[int, bytes]:
     """Columnar body of consecutive changes of one origin -> (codec, bytes)."""
-    _origins, _seqs, hlcs, deps, op_rows = zip(*changes, strict=True)
-    deltas = [b - a for a, b in zip((0, *hlcs[:-1]), hlcs, strict=True)]
-    counts = [len(row) for row in op_rows]
-    flat = [op for row in op_rows for op in row]
-    doc_index: dict[tuple[str, str], int] = {}
-    op_docs = [doc_index.setdefault((name, kind), len(doc_index)) for name, kind, _op in flat]
-    columns = encode_ops([op for _name, _kind, op in flat])
-    raw: bytes = msgpack.packb([list(doc_index), deltas, list(deps), counts, op_docs, columns])
-    packed = zlib.compress(raw, 6)
-    if len(packed) < len(raw):
-        return BODY_ZLIB, packed
-    return BODY_RAW, raw
+    columns = ChangeColumns()
+    add = columns.add
+    for change in changes:
+        add(change.hlc, change.deps, change.ops)
+    return columns.encode()
 
 
 def encode_segment(envelope: SegmentEnvelope) -> bytes:
@@ -301,6 +367,13 @@ def decode_segment(
 ) -> tuple[list[Change], list[tuple[str, str]]]:
     """The changes of a segment and its document table (name, type)."""
     columns = unpack(_inflate(envelope, limits), "segment body")
+    return changes_from_body(columns, envelope.origin, envelope.first_seq, envelope.count)
+
+
+def changes_from_body(
+    columns: Any, origin: str, first_seq: int, count: int
+) -> tuple[list[Change], list[tuple[str, str]]]:
+    """Check a decoded segment body and rebuild its changes and document table."""
     if not isinstance(columns, list) or len(columns) != 6:
         raise MalformedInput("segment body is [docs, hlcs, deps, counts, op_docs, ops]")
     docs, hlcs, deps, counts, op_docs, op_columns = columns
@@ -309,7 +382,6 @@ def decode_segment(
             raise MalformedInput(f"segment {name} must be an array")
     if not isinstance(op_docs, list):
         raise MalformedInput("segment op_docs must be an array")
-    count = envelope.count
     if not len(hlcs) == len(deps) == len(counts) == count:
         raise MalformedInput(f"segment columns must each have {count} entries")
     if not _ints(counts, 0, 1 << 32):
@@ -333,9 +405,8 @@ def decode_segment(
     values = decode_ops(op_columns, total)
     # (name, type, op) triples built in C, then cut per change
     triples = [(*table[i], op) for i, op in zip(op_docs, values, strict=True)]
-    origin = envelope.origin
     changes: list[Change] = []
-    seq = envelope.first_seq
+    seq = first_seq
     at = 0
     check_deps = _check_deps
     for hlc, n, change_deps in zip(hlc_values, counts, deps, strict=True):

@@ -25,7 +25,7 @@ from typing import Any
 
 from sync.errors import MalformedInput
 
-__all__ = ["decode_ops", "encode_ops", "shape_of"]
+__all__ = ["OpColumns", "decode_ops", "encode_ops", "shape_of"]
 
 RAW, DELTA, TABLE = 0, 1, 2
 MAX_SHAPE = 256  # characters in a signature: a bound on decoder work per shape
@@ -153,38 +153,73 @@ def _compile_flattener(signature: str) -> Callable[[Any], tuple[Any, ...] | None
     return function
 
 
-def encode_ops(ops: list[Any]) -> list[Any]:
-    """[signatures, op_shape_ids, columns-per-shape] for a flat list of operations."""
-    shape_ids: dict[str, int] = {}
-    rows: list[list[tuple[Any, ...]]] = []  # per shape, the leaves of each op
-    op_shapes: list[int] = []
-    flatten: Callable[[Any], tuple[Any, ...] | None] | None = None
-    sid = -1
-    target: list[tuple[Any, ...]] = []
-    for op in ops:
+class OpColumns:
+    """Operations appended one by one, kept as their columns: the encoder's state, live.
+
+    A replica adds every local operation as it happens, so the operation values themselves
+    (millions of small lists over a long editing session) need not be kept until sealing,
+    where the cyclic garbage collector would walk them again and again.  Per shape, the
+    leaves of every operation sit in one flat list (stride = the shape's leaf count), so
+    a column is one C-level slice at encoding time.  Strings and ints are not tracked by
+    the collector, so the accumulator is a handful of GC objects whatever its size.
+    """
+
+    __slots__ = ("_flatten", "_sid", "_target", "leaves", "op_shapes", "shape_ids")
+
+    def __init__(self) -> None:
+        self.shape_ids: dict[str, int] = {}
+        self.leaves: list[list[Any]] = []  # per shape, the leaves of its ops end to end
+        self.op_shapes: list[int] = []
+        # the shape of the previous op: typing repeats one shape, checked by one call
+        self._flatten: Callable[[Any], tuple[Any, ...] | None] | None = None
+        self._sid = -1
+        self._target: list[Any] = []
+
+    def __len__(self) -> int:
+        return len(self.op_shapes)
+
+    def add(self, op: Any) -> None:
+        flatten = self._flatten
         leaves = flatten(op) if flatten is not None else None
         if leaves is None:
-            found: list[Any] = []
-            signature = shape_of(op, found)
-            if len(signature) > MAX_SHAPE:
-                # A long, irregular op (a delete of many ranges): one opaque leaf, as is.
-                signature, found = "v", [op]
-            leaves = tuple(found)
-            known = shape_ids.get(signature)
-            if known is None:
-                known = shape_ids[signature] = len(rows)
-                rows.append([])
-            sid = known
-            target = rows[sid]
-            flatten = _flattener(signature)
-        op_shapes.append(sid)
-        target.append(leaves)
-    encoded = []
-    for signature, shape_rows in zip(shape_ids, rows, strict=True):
-        kinds = [ch for ch in signature if ch in "isv"]
-        columns = [list(column) for column in zip(*shape_rows, strict=True)] if kinds else []
-        encoded.append([_encode_column(k, c) for k, c in zip(kinds, columns, strict=True)])
-    return [list(shape_ids), op_shapes, encoded]
+            self._new_shape(op)
+            return
+        self.op_shapes.append(self._sid)
+        self._target += leaves
+
+    def _new_shape(self, op: Any) -> None:
+        found: list[Any] = []
+        signature = shape_of(op, found)
+        if len(signature) > MAX_SHAPE:
+            # A long, irregular op (a delete of many ranges): one opaque leaf, as is.
+            signature, found = "v", [op]
+        sid = self.shape_ids.get(signature)
+        if sid is None:
+            sid = self.shape_ids[signature] = len(self.leaves)
+            self.leaves.append([])
+        self._sid = sid
+        self._target = self.leaves[sid]
+        self._flatten = _flattener(signature)
+        self.op_shapes.append(sid)
+        self._target += found
+
+    def encode(self) -> list[Any]:
+        """[signatures, op_shape_ids, columns-per-shape], as encode_ops returns."""
+        encoded = []
+        for signature, flat in zip(self.shape_ids, self.leaves, strict=True):
+            kinds = [ch for ch in signature if ch in "isv"]
+            stride = len(kinds)
+            encoded.append([_encode_column(kind, flat[j::stride]) for j, kind in enumerate(kinds)])
+        return [list(self.shape_ids), self.op_shapes, encoded]
+
+
+def encode_ops(ops: list[Any]) -> list[Any]:
+    """[signatures, op_shape_ids, columns-per-shape] for a flat list of operations."""
+    columns = OpColumns()
+    add = columns.add
+    for op in ops:
+        add(op)
+    return columns.encode()
 
 
 def _encode_column(kind: str, column: list[Any]) -> list[Any]:
