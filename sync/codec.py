@@ -25,7 +25,7 @@ from typing import Any
 import msgpack
 
 from sync.change import Change, Deps, DocOp
-from sync.columnar import OpColumns, decode_ops
+from sync.columnar import OpColumns, decode_ops, differences
 from sync.errors import MalformedInput, TooLarge
 
 __all__ = [
@@ -221,46 +221,62 @@ class ChangeColumns:
     `encode_segment_body` gives for the same changes; `changes()` rebuilds them.
     """
 
-    __slots__ = ("_doc", "_doc_index", "counts", "deps", "doc_index", "hlcs", "op_docs", "ops")
+    __slots__ = (
+        "_deps",
+        "_doc_index",
+        "_name",
+        "_type",
+        "counts",
+        "doc_index",
+        "hlcs",
+        "op_docs",
+        "ops",
+    )
 
     def __init__(self) -> None:
         self.hlcs: list[int] = []
-        self.deps: list[Deps] = []
+        self._deps: dict[int, Deps] = {}  # change index -> deps, for the few that have any
         self.counts: list[int] = []
         self.doc_index: dict[tuple[str, str], int] = {}
         self.op_docs: list[int] = []
         self.ops = OpColumns()
         # the document of the previous op: typing stays in one document
-        self._doc: tuple[str, str] = ("", "")
+        self._name = self._type = ""
         self._doc_index = -1
 
     def __len__(self) -> int:
         return len(self.counts)
 
     def add(self, hlc: int, deps: Deps, ops: tuple[DocOp, ...]) -> None:
+        """Append one change.  Called on every keystroke: OpColumns.add is inlined."""
         self.hlcs.append(hlc)
-        self.deps.append(deps)
+        if deps:
+            self._deps[len(self.counts)] = deps
         self.counts.append(len(ops))
-        op_docs = self.op_docs
-        add_op = self.ops.add
-        last_name, last_type = self._doc
+        columns = self.ops
         for name, type_name, op in ops:
-            if name is not last_name or type_name is not last_type:
-                key = (name, type_name)
-                index = self.doc_index.setdefault(key, len(self.doc_index))
-                self._doc, self._doc_index = key, index
-                last_name, last_type = key
-            op_docs.append(self._doc_index)
-            add_op(op)
+            if name is not self._name or type_name is not self._type:
+                self._doc_index = self.doc_index.setdefault((name, type_name), len(self.doc_index))
+                self._name, self._type = name, type_name
+            self.op_docs.append(self._doc_index)
+            leaves = columns.flatten(op)
+            if leaves is None:
+                columns.new_shape(op)
+            else:
+                columns.op_shapes.append(columns.sid)
+                columns.target += leaves
 
     def body(self) -> list[Any]:
         """The uncompressed body: [docs, hlc deltas, deps, counts, op_docs, ops]."""
         hlcs = self.hlcs
-        deltas = [b - a for a, b in zip([0, *hlcs[:-1]], hlcs, strict=True)]
+        deltas = differences(hlcs)
+        deps: list[Deps] = [()] * len(hlcs)
+        for index, change_deps in self._deps.items():
+            deps[index] = change_deps
         return [
             list(self.doc_index),
             deltas,
-            self.deps,
+            deps,
             self.counts,
             self.op_docs,
             self.ops.encode(),

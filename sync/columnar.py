@@ -22,11 +22,12 @@ import itertools
 from collections import Counter
 from collections.abc import Callable
 from itertools import accumulate
+from operator import sub
 from typing import Any
 
 from sync.errors import MalformedInput
 
-__all__ = ["OpColumns", "decode_ops", "encode_ops", "shape_of"]
+__all__ = ["OpColumns", "decode_ops", "differences", "encode_ops", "shape_of"]
 
 RAW, DELTA, TABLE = 0, 1, 2
 MAX_SHAPE = 256  # characters in a signature: a bound on decoder work per shape
@@ -176,6 +177,10 @@ def _compile_flattener(signature: str) -> Callable[[Any], tuple[Any, ...] | None
     return function
 
 
+def _no_shape(op: Any) -> None:
+    return None
+
+
 class OpColumns:
     """Operations appended one by one, kept as their columns: the encoder's state, live.
 
@@ -187,30 +192,32 @@ class OpColumns:
     the collector, so the accumulator is a handful of GC objects whatever its size.
     """
 
-    __slots__ = ("_flatten", "_sid", "_target", "leaves", "op_shapes", "shape_ids")
+    __slots__ = ("flatten", "leaves", "op_shapes", "shape_ids", "sid", "target")
 
     def __init__(self) -> None:
         self.shape_ids: dict[str, int] = {}
         self.leaves: list[list[Any]] = []  # per shape, the leaves of its ops end to end
         self.op_shapes: list[int] = []
-        # the shape of the previous op: typing repeats one shape, checked by one call
-        self._flatten: Callable[[Any], tuple[Any, ...] | None] | None = None
-        self._sid = -1
-        self._target: list[Any] = []
+        # The shape of the previous op: typing repeats one shape, so `flatten(op)` usually
+        # returns the leaves and the op is recorded as `op_shapes.append(sid)` and
+        # `target += leaves`; None means "another shape": call new_shape(op).
+        self.flatten: Callable[[Any], tuple[Any, ...] | None] = _no_shape
+        self.sid = -1
+        self.target: list[Any] = []
 
     def __len__(self) -> int:
         return len(self.op_shapes)
 
     def add(self, op: Any) -> None:
-        flatten = self._flatten
-        leaves = flatten(op) if flatten is not None else None
+        leaves = self.flatten(op)
         if leaves is None:
-            self._new_shape(op)
-            return
-        self.op_shapes.append(self._sid)
-        self._target += leaves
+            self.new_shape(op)
+        else:
+            self.op_shapes.append(self.sid)
+            self.target += leaves
 
-    def _new_shape(self, op: Any) -> None:
+    def new_shape(self, op: Any) -> None:
+        """Record `op`, whose shape differs from the previous op's."""
         found: list[Any] = []
         signature = shape_of(op, found)
         if len(signature) > MAX_SHAPE:
@@ -220,11 +227,11 @@ class OpColumns:
         if sid is None:
             sid = self.shape_ids[signature] = len(self.leaves)
             self.leaves.append([])
-        self._sid = sid
-        self._target = self.leaves[sid]
-        self._flatten = _flattener(signature)
+        self.sid = sid
+        self.target = self.leaves[sid]
+        self.flatten = _flattener(signature)
         self.op_shapes.append(sid)
-        self._target += found
+        self.target += found
 
     def encode(self) -> list[Any]:
         """[signatures, op_shape_ids, columns-per-shape], as encode_ops returns."""
@@ -245,9 +252,14 @@ def encode_ops(ops: list[Any]) -> list[Any]:
     return columns.encode()
 
 
+def differences(values: list[int]) -> list[int]:
+    """[v0 - 0, v1 - v0, v2 - v1, ...]: the delta coding of an int column, in C (map)."""
+    return list(map(sub, values, [0, *values[:-1]]))
+
+
 def _encode_column(kind: str, column: list[Any]) -> list[Any]:
     if kind == "i":
-        deltas = [b - a for a, b in zip([0, *column[:-1]], column, strict=True)]
+        deltas = differences(column)
         if min(deltas) >= -(2**63) and max(deltas) < 2**64:  # msgpack's integer range
             return [DELTA, deltas]
         return [RAW, column]
@@ -261,7 +273,7 @@ def _encode_column(kind: str, column: list[Any]) -> list[Any]:
             return [
                 TABLE,
                 list(table),
-                [b - a for a, b in zip([0, *indexes[:-1]], indexes, strict=True)],
+                differences(indexes),
             ]
     return [RAW, column]
 

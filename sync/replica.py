@@ -255,9 +255,10 @@ class Replica:
             removed = doc.local_delete(origin, pos, delete)  # type: ignore[attr-defined]
             if insert:
                 added = doc.local_insert(origin, pos, insert)  # type: ignore[attr-defined]
-                ops: tuple[DocOp, ...] = tuple(
-                    (name, "text", op) for op in (removed, added) if op is not None
-                )
+                if removed is not None and added is not None:
+                    ops: tuple[DocOp, ...] = ((name, "text", removed), (name, "text", added))
+                else:
+                    ops = tuple((name, "text", op) for op in (removed, added) if op is not None)
             else:
                 ops = ((name, "text", removed),) if removed is not None else ()
         elif insert:
