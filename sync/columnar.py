@@ -219,7 +219,10 @@ class OpColumns:
     def new_shape(self, op: Any) -> None:
         """Record `op`, whose shape differs from the previous op's."""
         found: list[Any] = []
-        signature = shape_of(op, found)
+        try:
+            signature = shape_of(op, found)
+        except RecursionError:  # absurdly deep: msgpack will refuse it when sealing
+            signature = "v" * (MAX_SHAPE + 1)
         if len(signature) > MAX_SHAPE:
             # A long, irregular op (a delete of many ranges): one opaque leaf, as is.
             signature, found = "v", [op]

@@ -114,3 +114,50 @@ def test_a_local_segment_re_encodes_to_its_own_body() -> None:
         segment = open_segment(raw, Limits())
         codec, body = encode_segment_body(segment.changes)
         assert (codec, body) == (segment.envelope.codec, segment.envelope.body)
+
+
+def test_unsealed_changes_are_rebuilt_for_history_and_past_values() -> None:
+    a = Replica(identity(1), clock=fixed_clock())
+    made = [
+        a.insert_text("p", 0, "un"),
+        a.set_key("m", "k", {"x": 1}),
+        a.splice_text("p", 2, 0, " deux"),
+        a.splice_text("p", 0, 2, "UN"),
+    ]
+    assert a.pending_count() == 4
+    assert a.pending == made  # rebuilt from the columns, equal to what the calls returned
+    history = a.history("p")
+    assert [h.seq for h in history] == [1, 3, 4]
+    assert [a.value_at("p", h.version) for h in history] == ["un", "un deux", "UN deux"]
+    a.seal()
+    assert a.pending == [] and a.pending_count() == 0
+    assert [a.value_at("p", h.version) for h in a.history("p")] == ["un", "un deux", "UN deux"]
+
+
+def test_lowering_seal_every_before_sealing_cuts_the_same_segments() -> None:
+    late = Replica(identity(1), clock=fixed_clock(), seal_every=100)
+    early = Replica(identity(1), clock=fixed_clock(), seal_every=3)
+    for r in (late, early):
+        for i in range(10):
+            r.insert_text("p", i, "abcdefghij"[i])
+    late.seal_every = 3
+    late.seal()
+    early.seal()
+    assert [s.envelope.count for s in late.logs[late.node_id].segments] == [3, 3, 3, 1]
+    assert late.changes_since({}) == early.changes_since({})
+
+
+def test_typing_keeps_no_collector_tracked_object_per_change() -> None:
+    # The point of accumulating columns: unsealed changes are ints and strs in a few
+    # lists, not one Change, op list and tuple each for the cyclic collector to walk.
+    import gc
+
+    a = Replica(identity(1), clock=fixed_clock())
+    a.insert_text("p", 0, "début ")
+    gc.collect()
+    before = len(gc.get_objects())
+    for i in range(3000):
+        a.insert_text("p", 6 + i, "x")  # typing on: the text run grows, no new item
+    after = len(gc.get_objects())
+    assert a.pending_count() == 3001
+    assert after - before < 100, after - before
