@@ -19,6 +19,7 @@ Two encodings exist on purpose:
 from __future__ import annotations
 
 import zlib
+from collections.abc import Iterable
 from itertools import accumulate
 from typing import Any
 
@@ -244,6 +245,14 @@ class ChangeColumns:
         self._name = self._type = ""
         self._doc_index = -1
 
+    @classmethod
+    def of(cls, changes: Iterable[Change]) -> ChangeColumns:
+        columns = cls()
+        add = columns.add
+        for change in changes:
+            add(change.hlc, change.deps, change.ops)
+        return columns
+
     def __len__(self) -> int:
         return len(self.counts)
 
@@ -301,11 +310,7 @@ class ChangeColumns:
 
 def encode_segment_body(changes: list[Change] | tuple[Change, ...]) -> tuple[int, bytes]:
     """Columnar body of consecutive changes of one origin -> (codec, bytes)."""
-    columns = ChangeColumns()
-    add = columns.add
-    for change in changes:
-        add(change.hlc, change.deps, change.ops)
-    return columns.encode()
+    return ChangeColumns.of(changes).encode()
 
 
 def encode_segment(envelope: SegmentEnvelope) -> bytes:

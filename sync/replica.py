@@ -70,13 +70,6 @@ def mark_dirty(dirty: dict[str, list[int]], name: str, position: int) -> None:
         entry[1] += 1
 
 
-def _columns_of(changes: list[Change]) -> ChangeColumns:
-    columns = ChangeColumns()
-    for change in changes:
-        columns.add(change.hlc, change.deps, change.ops)
-    return columns
-
-
 class Replica:
     def __init__(
         self,
@@ -330,7 +323,7 @@ class Replica:
         else:  # seal_every was lowered since these changes were made
             changes = unsealed.changes(self.node_id, first)
             batches = [
-                (first + at, _columns_of(changes[at : at + step]))
+                (first + at, ChangeColumns.of(changes[at : at + step]))
                 for at in range(0, len(changes), step)
             ]
         out: list[Segment] = []
@@ -351,9 +344,9 @@ class Replica:
             return [segment]
         changes = batch.changes(self.node_id, first)
         half = len(changes) // 2
-        head = self._seal_fitting(prev_hash, first, _columns_of(changes[:half]))
+        head = self._seal_fitting(prev_hash, first, ChangeColumns.of(changes[:half]))
         return head + self._seal_fitting(
-            head[-1].head_hash, first + half, _columns_of(changes[half:])
+            head[-1].head_hash, first + half, ChangeColumns.of(changes[half:])
         )
 
     def origins(self) -> list[str]:
