@@ -177,6 +177,9 @@ def _compile_flattener(signature: str) -> Callable[[Any], tuple[Any, ...] | None
     return function
 
 
+_RECENT_SHAPES = 4
+
+
 def _no_shape(op: Any) -> None:
     return None
 
@@ -192,7 +195,7 @@ class OpColumns:
     the collector, so the accumulator is a handful of GC objects whatever its size.
     """
 
-    __slots__ = ("flatten", "leaves", "op_shapes", "shape_ids", "sid", "target")
+    __slots__ = ("flatten", "leaves", "op_shapes", "recent", "shape_ids", "sid", "target")
 
     def __init__(self) -> None:
         self.shape_ids: dict[str, int] = {}
@@ -204,6 +207,8 @@ class OpColumns:
         self.flatten: Callable[[Any], tuple[Any, ...] | None] = _no_shape
         self.sid = -1
         self.target: list[Any] = []
+        # the last shapes used, most recent first, as (shape id, flattener)
+        self.recent: list[tuple[int, Callable[[Any], tuple[Any, ...] | None]]] = []
 
     def __len__(self) -> int:
         return len(self.op_shapes)
@@ -218,6 +223,18 @@ class OpColumns:
 
     def new_shape(self, op: Any) -> None:
         """Record `op`, whose shape differs from the previous op's."""
+        # Typing alternates between a few shapes (insert, delete): try theirs first, which
+        # costs a call each instead of a walk of the op and a signature string.
+        for known in self.recent:
+            leaves = known[1](op)
+            if leaves is not None:
+                self.recent.remove(known)
+                self.recent.insert(0, known)
+                self.sid, self.flatten = known
+                self.target = self.leaves[self.sid]
+                self.op_shapes.append(self.sid)
+                self.target += leaves
+                return
         found: list[Any] = []
         try:
             signature = shape_of(op, found)
@@ -235,6 +252,8 @@ class OpColumns:
         self.flatten = _flattener(signature)
         self.op_shapes.append(sid)
         self.target += found
+        self.recent.insert(0, (sid, self.flatten))
+        del self.recent[_RECENT_SHAPES:]
 
     def encode(self) -> list[Any]:
         """[signatures, op_shape_ids, columns-per-shape], as encode_ops returns."""
