@@ -275,8 +275,9 @@ class ChangeColumns:
                 columns.op_shapes.append(columns.sid)
                 columns.target += leaves
 
-    def body(self) -> list[Any]:
-        """The uncompressed body: [docs, hlc deltas, deps, counts, op_docs, ops]."""
+    def body(self, *, checked: bool = True) -> list[Any]:
+        """The uncompressed body: [docs, hlc deltas, deps, counts, op_docs, ops]
+        (`checked`: see OpColumns.encode)."""
         hlcs = self.hlcs
         deltas = differences(hlcs)
         deps: list[Deps] = [()] * len(hlcs)
@@ -288,12 +289,15 @@ class ChangeColumns:
             deps,
             self.counts,
             self.op_docs,
-            self.ops.encode(),
+            self.ops.encode(checked=checked),
         ]
 
     def encode(self) -> tuple[int, bytes]:
         """(codec, bytes) of the segment body."""
-        raw: bytes = msgpack.packb(self.body())
+        try:
+            raw: bytes = msgpack.packb(self.body(checked=False))
+        except OverflowError:  # an int delta beyond msgpack's range: that column goes raw
+            raw = msgpack.packb(self.body())
         packed = zlib.compress(raw, 6)
         if len(packed) < len(raw):
             return BODY_ZLIB, packed

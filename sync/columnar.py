@@ -255,13 +255,20 @@ class OpColumns:
         self.recent.insert(0, (sid, self.flatten))
         del self.recent[_RECENT_SHAPES:]
 
-    def encode(self) -> list[Any]:
-        """[signatures, op_shape_ids, columns-per-shape], as encode_ops returns."""
+    def encode(self, *, checked: bool = True) -> list[Any]:
+        """[signatures, op_shape_ids, columns-per-shape], as encode_ops returns.
+
+        `checked=False` skips the scan that keeps int deltas within msgpack's range:
+        for a caller that packs the result at once and, if msgpack raises OverflowError,
+        encodes again checked (a delta that large needs an int near 2**63 in the op).
+        """
         encoded = []
         for signature, flat in zip(self.shape_ids, self.leaves, strict=True):
             kinds = [ch for ch in signature if ch in "isv"]
             stride = len(kinds)
-            encoded.append([_encode_column(kind, flat[j::stride]) for j, kind in enumerate(kinds)])
+            encoded.append(
+                [_encode_column(kind, flat[j::stride], checked) for j, kind in enumerate(kinds)]
+            )
         return [list(self.shape_ids), self.op_shapes, encoded]
 
 
@@ -279,24 +286,21 @@ def differences(values: list[int]) -> list[int]:
     return list(map(sub, values, [0, *values[:-1]]))
 
 
-def _encode_column(kind: str, column: list[Any]) -> list[Any]:
+def _encode_column(kind: str, column: list[Any], checked: bool = True) -> list[Any]:
     if kind == "i":
         deltas = differences(column)
-        if min(deltas) >= -(2**63) and max(deltas) < 2**64:  # msgpack's integer range
+        if not checked or (min(deltas) >= -(2**63) and max(deltas) < 2**64):  # msgpack's ints
             return [DELTA, deltas]
         return [RAW, column]
     if kind == "s":
         if len(column) > 1 and column.count(column[0]) == len(column):
             # one author typing: the origin and op-kind columns are one repeated value
             return [TABLE, [column[0]], [0] * len(column)]
-        table: dict[str, int] = {}
-        indexes = [table.setdefault(value, len(table)) for value in column]
+        table = dict.fromkeys(column, 0)  # distinct values in order of first use, in C
         if len(table) * 2 <= len(column):
-            return [
-                TABLE,
-                list(table),
-                differences(indexes),
-            ]
+            for index, value in enumerate(table):
+                table[value] = index
+            return [TABLE, list(table), differences(list(map(table.__getitem__, column)))]
     return [RAW, column]
 
 

@@ -11,9 +11,12 @@ from __future__ import annotations
 import hashlib
 import itertools
 import random
+import zlib
+
+import msgpack
 
 from sync.chain import open_segment
-from sync.codec import Limits, encode_segment_body
+from sync.codec import ChangeColumns, Limits, encode_segment_body
 from sync.hlc import HybridClock
 from sync.replica import Replica
 from tests.sync.replicas import identity
@@ -161,3 +164,18 @@ def test_typing_keeps_no_collector_tracked_object_per_change() -> None:
     after = len(gc.get_objects())
     assert a.pending_count() == 3001
     assert after - before < 100, after - before
+
+
+def test_int_deltas_beyond_msgpack_range_travel_raw() -> None:
+    # 2**64 - 1 then -2**63: the delta does not fit a msgpack int, the column goes as is
+    a, b = Replica(identity(1), clock=fixed_clock()), Replica(identity(2))
+    for value in (2**64 - 1, -(2**63), 7):
+        a.set_key("m", "k", value)
+        a.set_key("m", "other", value)
+    [segment] = a.seal()
+    b.apply_segments([segment.raw])
+    assert b.value("m") == {"k": 7, "other": 7}
+    columns = ChangeColumns.of(open_segment(segment.raw, Limits()).changes)
+    assert segment.envelope.body == zlib.compress(msgpack.packb(columns.body()), 6)
+    int_columns = [c for shape in columns.body()[5][2] for c in shape if c[0] != 2]
+    assert [0, [2**64 - 1, 2**64 - 1, -(2**63), -(2**63), 7, 7]] in int_columns
