@@ -257,23 +257,18 @@ class ChangeColumns:
         return len(self.counts)
 
     def add(self, hlc: int, deps: Deps, ops: tuple[DocOp, ...]) -> None:
-        """Append one change.  Called on every keystroke: OpColumns.add is inlined."""
+        """Append one change (called on every keystroke)."""
         self.hlcs.append(hlc)
         if deps:
             self._deps[len(self.counts)] = deps
         self.counts.append(len(ops))
-        columns = self.ops
+        add_op = self.ops.add
         for name, type_name, op in ops:
             if name is not self._name or type_name is not self._type:
                 self._doc_index = self.doc_index.setdefault((name, type_name), len(self.doc_index))
                 self._name, self._type = name, type_name
             self.op_docs.append(self._doc_index)
-            leaves = columns.flatten(op)
-            if leaves is None:
-                columns.new_shape(op)
-            else:
-                columns.op_shapes.append(columns.sid)
-                columns.target += leaves
+            add_op(op)
 
     def body(self, *, checked: bool = True) -> list[Any]:
         """The uncompressed body: [docs, hlc deltas, deps, counts, op_docs, ops]

@@ -195,45 +195,44 @@ class OpColumns:
     the collector, so the accumulator is a handful of GC objects whatever its size.
     """
 
-    __slots__ = ("flatten", "leaves", "op_shapes", "recent", "shape_ids", "sid", "target")
+    __slots__ = ("_flatten", "_recent", "_sid", "_target", "leaves", "op_shapes", "shape_ids")
 
     def __init__(self) -> None:
         self.shape_ids: dict[str, int] = {}
         self.leaves: list[list[Any]] = []  # per shape, the leaves of its ops end to end
         self.op_shapes: list[int] = []
-        # The shape of the previous op: typing repeats one shape, so `flatten(op)` usually
-        # returns the leaves and the op is recorded as `op_shapes.append(sid)` and
-        # `target += leaves`; None means "another shape": call new_shape(op).
-        self.flatten: Callable[[Any], tuple[Any, ...] | None] = _no_shape
-        self.sid = -1
-        self.target: list[Any] = []
+        # the shape of the previous op: typing repeats one shape, so `flatten(op)` usually
+        # returns the leaves at once; None means another shape (see _new_shape)
+        self._flatten: Callable[[Any], tuple[Any, ...] | None] = _no_shape
+        self._sid = -1
+        self._target: list[Any] = []
         # the last shapes used, most recent first, as (shape id, flattener)
-        self.recent: list[tuple[int, Callable[[Any], tuple[Any, ...] | None]]] = []
+        self._recent: list[tuple[int, Callable[[Any], tuple[Any, ...] | None]]] = []
 
     def __len__(self) -> int:
         return len(self.op_shapes)
 
     def add(self, op: Any) -> None:
-        leaves = self.flatten(op)
+        leaves = self._flatten(op)
         if leaves is None:
-            self.new_shape(op)
+            self._new_shape(op)
         else:
-            self.op_shapes.append(self.sid)
-            self.target += leaves
+            self.op_shapes.append(self._sid)
+            self._target += leaves
 
-    def new_shape(self, op: Any) -> None:
+    def _new_shape(self, op: Any) -> None:
         """Record `op`, whose shape differs from the previous op's."""
         # Typing alternates between a few shapes (insert, delete): try theirs first, which
         # costs a call each instead of a walk of the op and a signature string.
-        for known in self.recent:
+        for known in self._recent:
             leaves = known[1](op)
             if leaves is not None:
-                self.recent.remove(known)
-                self.recent.insert(0, known)
-                self.sid, self.flatten = known
-                self.target = self.leaves[self.sid]
-                self.op_shapes.append(self.sid)
-                self.target += leaves
+                self._recent.remove(known)
+                self._recent.insert(0, known)
+                self._sid, self._flatten = known
+                self._target = self.leaves[self._sid]
+                self.op_shapes.append(self._sid)
+                self._target += leaves
                 return
         found: list[Any] = []
         try:
@@ -247,13 +246,13 @@ class OpColumns:
         if sid is None:
             sid = self.shape_ids[signature] = len(self.leaves)
             self.leaves.append([])
-        self.sid = sid
-        self.target = self.leaves[sid]
-        self.flatten = _flattener(signature)
+        self._sid = sid
+        self._target = self.leaves[sid]
+        self._flatten = _flattener(signature)
         self.op_shapes.append(sid)
-        self.target += found
-        self.recent.insert(0, (sid, self.flatten))
-        del self.recent[_RECENT_SHAPES:]
+        self._target += found
+        self._recent.insert(0, (sid, self._flatten))
+        del self._recent[_RECENT_SHAPES:]
 
     def encode(self, *, checked: bool = True) -> list[Any]:
         """[signatures, op_shape_ids, columns-per-shape], as encode_ops returns.
