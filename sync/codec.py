@@ -37,7 +37,6 @@ __all__ = [
     "ChangeColumns",
     "Limits",
     "SegmentEnvelope",
-    "changes_from_body",
     "decode_change",
     "decode_segment_body",
     "decode_segment_envelope",
@@ -299,12 +298,20 @@ class ChangeColumns:
         return BODY_RAW, raw
 
     def changes(self, origin: str, first_seq: int) -> list[Change]:
-        """The accumulated changes as Change tuples (ops as a receiver decodes them)."""
-        if not self.counts:
-            return []
-        # not unpack(): our own values need not pass the checks made on remote input
-        body = msgpack.unpackb(msgpack.packb(self.body()), raw=False, strict_map_key=False)
-        return changes_from_body(body, origin, first_seq, len(self.counts))[0]
+        """The accumulated changes as Change tuples (for history and for re-cutting a run).
+
+        Built from the columns without the checks made on remote input: these are our own
+        values, valid or not for a peer, and reading them back must not fail."""
+        table = list(self.doc_index)
+        triples = [(*table[i], op) for i, op in zip(self.op_docs, self.ops.values(), strict=True)]
+        changes: list[Change] = []
+        at = 0
+        for index, (hlc, count) in enumerate(zip(self.hlcs, self.counts, strict=True)):
+            deps = self._deps.get(index, ())
+            ops = tuple(triples[at : at + count])
+            changes.append(Change(origin, first_seq + index, hlc, deps, ops))
+            at += count
+        return changes
 
 
 def encode_segment_body(changes: list[Change] | tuple[Change, ...]) -> tuple[int, bytes]:
@@ -388,13 +395,6 @@ def decode_segment(
 ) -> tuple[list[Change], list[tuple[str, str]]]:
     """The changes of a segment and its document table (name, type)."""
     columns = unpack(_inflate(envelope, limits), "segment body")
-    return changes_from_body(columns, envelope.origin, envelope.first_seq, envelope.count)
-
-
-def changes_from_body(
-    columns: Any, origin: str, first_seq: int, count: int
-) -> tuple[list[Change], list[tuple[str, str]]]:
-    """Check a decoded segment body and rebuild its changes and document table."""
     if not isinstance(columns, list) or len(columns) != 6:
         raise MalformedInput("segment body is [docs, hlcs, deps, counts, op_docs, ops]")
     docs, hlcs, deps, counts, op_docs, op_columns = columns
@@ -403,6 +403,7 @@ def changes_from_body(
             raise MalformedInput(f"segment {name} must be an array")
     if not isinstance(op_docs, list):
         raise MalformedInput("segment op_docs must be an array")
+    count = envelope.count
     if not len(hlcs) == len(deps) == len(counts) == count:
         raise MalformedInput(f"segment columns must each have {count} entries")
     if not _ints(counts, 0, 1 << 32):
@@ -426,8 +427,9 @@ def changes_from_body(
     values = decode_ops(op_columns, total)
     # (name, type, op) triples built in C, then cut per change
     triples = [(*table[i], op) for i, op in zip(op_docs, values, strict=True)]
+    origin = envelope.origin
     changes: list[Change] = []
-    seq = first_seq
+    seq = envelope.first_seq
     at = 0
     check_deps = _check_deps
     for hlc, n, change_deps in zip(hlc_values, counts, deps, strict=True):

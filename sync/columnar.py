@@ -270,6 +270,17 @@ class OpColumns:
             )
         return [list(self.shape_ids), self.op_shapes, encoded]
 
+    def values(self) -> list[Any]:
+        """The recorded ops rebuilt from their leaves, in order (arrays come back as lists,
+        exactly as a receiver decodes them; other leaves are the very objects recorded)."""
+        uses = Counter(self.op_shapes)
+        per_shape: list[list[Any]] = []
+        for sid, (signature, flat) in enumerate(zip(self.shape_ids, self.leaves, strict=True)):
+            build, arity = _builder(signature)
+            columns = [flat[j::arity] for j in range(arity)]
+            per_shape.append(_build_ops(build, columns, uses[sid]))
+        return _in_op_order(per_shape, self.op_shapes)
+
 
 def encode_ops(ops: list[Any]) -> list[Any]:
     """[signatures, op_shape_ids, columns-per-shape] for a flat list of operations."""
@@ -356,10 +367,19 @@ def decode_ops(raw: Any, count: int) -> list[Any]:
         if len(shape_columns) != arity:
             raise MalformedInput("op shape and column count disagree")
         values = [_decode_column(c, used) for c in shape_columns]
-        if arity:
-            per_shape.append([build(*leaves) for leaves in zip(*values, strict=True)])
-        else:
-            per_shape.append([build() for _ in range(used)])
+        per_shape.append(_build_ops(build, values, used))
+    return _in_op_order(per_shape, op_shapes)
+
+
+def _build_ops(build: Callable[..., Any], columns: list[list[Any]], count: int) -> list[Any]:
+    """`count` ops of one shape from its leaf columns."""
+    if columns:
+        return [build(*leaves) for leaves in zip(*columns, strict=True)]
+    return [build() for _ in range(count)]
+
+
+def _in_op_order(per_shape: list[list[Any]], op_shapes: list[int]) -> list[Any]:
+    """The ops of every shape merged back into their original order."""
     if len(per_shape) == 1:
         return per_shape[0]
     iterators = [iter(ops) for ops in per_shape]

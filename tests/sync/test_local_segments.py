@@ -179,3 +179,12 @@ def test_int_deltas_beyond_msgpack_range_travel_raw() -> None:
     assert segment.envelope.body == zlib.compress(msgpack.packb(columns.body()), 6)
     int_columns = [c for shape in columns.body()[5][2] for c in shape if c[0] != 2]
     assert [0, [2**64 - 1, 2**64 - 1, -(2**63), -(2**63), 7, 7]] in int_columns
+
+
+def test_unsealed_changes_read_back_even_when_a_peer_would_refuse_them() -> None:
+    # a peer refuses int map keys and over-long names, but our own history must not fail
+    a = Replica(identity(1), clock=fixed_clock())
+    long_name = "p" * 600
+    made = [a.set_key("m", "k", {1: "un"}), a.insert_text(long_name, 0, "x")]
+    assert a.pending == made
+    assert [h.seq for h in a.history(long_name)] == [2]
