@@ -18,7 +18,6 @@ single call; the column work runs in C (zip, itertools.accumulate, list comprehe
 
 from __future__ import annotations
 
-import itertools
 from collections import Counter
 from collections.abc import Callable
 from itertools import accumulate
@@ -139,7 +138,7 @@ def _compile_flattener(signature: str) -> Callable[[Any], tuple[Any, ...] | None
     Unpacking an array at once and testing a level in one condition is about a third
     cheaper than indexing and testing element by element (measured on the text ops).
     """
-    names = (f"v{n}" for n in itertools.count(1))
+    names = (f"v{n}" for n in range(1, len(signature) + 1))  # one per character at most
     leaves: list[str] = []  # in signature order (depth first)
 
     def name_tree(var: str, node: Any) -> tuple[str, Any]:
