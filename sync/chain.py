@@ -32,6 +32,7 @@ import msgpack
 
 from sync.change import Change
 from sync.codec import (
+    ChangeColumns,
     Limits,
     SegmentEnvelope,
     decode_segment,
@@ -50,6 +51,7 @@ __all__ = [
     "open_envelope",
     "open_segment",
     "seal",
+    "seal_columns",
     "segment_hash",
     "verify_head",
 ]
@@ -142,15 +144,28 @@ class Segment:
 def seal(identity: Identity, prev_hash: bytes, changes: list[Change]) -> Segment:
     """Encode, chain and sign consecutive local changes of `identity` (at least one)."""
     codec, body = encode_segment_body(changes)
+    return _sign(identity, prev_hash, changes[0].seq, len(changes), codec, body, changes)
+
+
+def seal_columns(
+    identity: Identity, prev_hash: bytes, first_seq: int, columns: ChangeColumns
+) -> Segment:
+    """seal() for changes accumulated column-wise (same bytes, no Change tuples kept)."""
+    codec, body = columns.encode()
+    return _sign(identity, prev_hash, first_seq, len(columns), codec, body, None)
+
+
+def _sign(
+    identity: Identity,
+    prev_hash: bytes,
+    first_seq: int,
+    count: int,
+    codec: int,
+    body: bytes,
+    changes: list[Change] | None,
+) -> Segment:
     envelope = SegmentEnvelope(
-        identity.node_id,
-        changes[0].seq,
-        len(changes),
-        prev_hash,
-        identity.public_bytes,
-        b"",
-        codec,
-        body,
+        identity.node_id, first_seq, count, prev_hash, identity.public_bytes, b"", codec, body
     )
     head = segment_hash(envelope)
     envelope.signature = identity.sign(head_message(identity.node_id, envelope.last_seq, head))

@@ -19,13 +19,14 @@ Two encodings exist on purpose:
 from __future__ import annotations
 
 import zlib
+from collections.abc import Iterable
 from itertools import accumulate
 from typing import Any
 
 import msgpack
 
 from sync.change import Change, Deps, DocOp
-from sync.columnar import decode_ops, encode_ops
+from sync.columnar import OpColumns, decode_ops, differences
 from sync.errors import MalformedInput, TooLarge
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "BODY_ZLIB",
     "CHANGE_FORMAT",
     "SEGMENT_FORMAT",
+    "ChangeColumns",
     "Limits",
     "SegmentEnvelope",
     "decode_change",
@@ -209,20 +211,112 @@ class SegmentEnvelope:
         ]
 
 
+class ChangeColumns:
+    """Consecutive changes of one origin, accumulated straight into the segment body's columns.
+
+    What a replica keeps of its unsealed local changes: clocks, dependencies, op counts,
+    document indexes and the operations' leaves (see OpColumns), appended as each change is
+    made.  Sealing is then packing columns that already exist, and no Change tuple or op
+    value has to stay alive until then.  `encode()` yields exactly the bytes that
+    `encode_segment_body` gives for the same changes; `changes()` rebuilds them.
+    """
+
+    __slots__ = (
+        "_deps",
+        "_doc_index",
+        "_name",
+        "_type",
+        "counts",
+        "doc_index",
+        "hlcs",
+        "op_docs",
+        "ops",
+    )
+
+    def __init__(self) -> None:
+        self.hlcs: list[int] = []
+        self._deps: dict[int, Deps] = {}  # change index -> deps, for the few that have any
+        self.counts: list[int] = []
+        self.doc_index: dict[tuple[str, str], int] = {}
+        self.op_docs: list[int] = []
+        self.ops = OpColumns()
+        # the document of the previous op: typing stays in one document
+        self._name = self._type = ""
+        self._doc_index = -1
+
+    @classmethod
+    def of(cls, changes: Iterable[Change]) -> ChangeColumns:
+        columns = cls()
+        add = columns.add
+        for change in changes:
+            add(change.hlc, change.deps, change.ops)
+        return columns
+
+    def __len__(self) -> int:
+        return len(self.counts)
+
+    def add(self, hlc: int, deps: Deps, ops: tuple[DocOp, ...]) -> None:
+        """Append one change (called on every keystroke)."""
+        self.hlcs.append(hlc)
+        if deps:
+            self._deps[len(self.counts)] = deps
+        self.counts.append(len(ops))
+        add_op = self.ops.add
+        for name, type_name, op in ops:
+            if name is not self._name or type_name is not self._type:
+                self._doc_index = self.doc_index.setdefault((name, type_name), len(self.doc_index))
+                self._name, self._type = name, type_name
+            self.op_docs.append(self._doc_index)
+            add_op(op)
+
+    def body(self, *, checked: bool = True) -> list[Any]:
+        """The uncompressed body: [docs, hlc deltas, deps, counts, op_docs, ops]
+        (`checked`: see OpColumns.encode)."""
+        hlcs = self.hlcs
+        deltas = differences(hlcs)
+        deps: list[Deps] = [()] * len(hlcs)
+        for index, change_deps in self._deps.items():
+            deps[index] = change_deps
+        return [
+            list(self.doc_index),
+            deltas,
+            deps,
+            self.counts,
+            self.op_docs,
+            self.ops.encode(checked=checked),
+        ]
+
+    def encode(self) -> tuple[int, bytes]:
+        """(codec, bytes) of the segment body."""
+        try:
+            raw: bytes = msgpack.packb(self.body(checked=False))
+        except OverflowError:  # an int delta beyond msgpack's range: that column goes raw
+            raw = msgpack.packb(self.body())
+        packed = zlib.compress(raw, 6)
+        if len(packed) < len(raw):
+            return BODY_ZLIB, packed
+        return BODY_RAW, raw
+
+    def changes(self, origin: str, first_seq: int) -> list[Change]:
+        """The accumulated changes as Change tuples (for history and for re-cutting a run).
+
+        Built from the columns without the checks made on remote input: these are our own
+        values, valid or not for a peer, and reading them back must not fail."""
+        table = list(self.doc_index)
+        triples = [(*table[i], op) for i, op in zip(self.op_docs, self.ops.values(), strict=True)]
+        changes: list[Change] = []
+        at = 0
+        for index, (hlc, count) in enumerate(zip(self.hlcs, self.counts, strict=True)):
+            deps = self._deps.get(index, ())
+            ops = tuple(triples[at : at + count])
+            changes.append(Change(origin, first_seq + index, hlc, deps, ops))
+            at += count
+        return changes
+
+
 def encode_segment_body(changes: list[Change] | tuple[Change, ...]) -> tuple[int, bytes]:
     """Columnar body of consecutive changes of one origin -> (codec, bytes)."""
-    _origins, _seqs, hlcs, deps, op_rows = zip(*changes, strict=True)
-    deltas = [b - a for a, b in zip((0, *hlcs[:-1]), hlcs, strict=True)]
-    counts = [len(row) for row in op_rows]
-    flat = [op for row in op_rows for op in row]
-    doc_index: dict[tuple[str, str], int] = {}
-    op_docs = [doc_index.setdefault((name, kind), len(doc_index)) for name, kind, _op in flat]
-    columns = encode_ops([op for _name, _kind, op in flat])
-    raw: bytes = msgpack.packb([list(doc_index), deltas, list(deps), counts, op_docs, columns])
-    packed = zlib.compress(raw, 6)
-    if len(packed) < len(raw):
-        return BODY_ZLIB, packed
-    return BODY_RAW, raw
+    return ChangeColumns.of(changes).encode()
 
 
 def encode_segment(envelope: SegmentEnvelope) -> bytes:

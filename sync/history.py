@@ -36,11 +36,14 @@ def iter_applied(replica: Replica) -> Iterator[Change]:
     # every change decoded at once (a run rarely returns to a segment far behind it).
     cache: OrderedDict[tuple[str, int], list[Change]] = OrderedDict()
     own = replica.logs[replica.node_id]
+    pending: list[Change] | None = None  # unsealed local changes, rebuilt once if reached
     for run in replica.order:
         log = replica.logs[run.origin]
         for seq in range(run.first, run.last + 1):
             if run.origin == replica.node_id and seq > own.sealed_end:
-                yield replica.pending[seq - own.sealed_end - 1]
+                if pending is None:
+                    pending = replica.pending
+                yield pending[seq - own.sealed_end - 1]
                 continue
             segment = log.segment_at(seq)
             assert segment is not None, (run.origin, seq)

@@ -4,9 +4,14 @@ Pure and synchronous: no I/O, no asyncio.  sync/store.py persists it, sync/proto
 carries its segments between boxes.
 
 Local edits produce exactly one change per call and cost a few microseconds beyond the
-document operation itself: the change is a tuple appended to `pending`; encoding, chaining
-and the single Ed25519 signature happen in `seal()`, which the store calls when it commits
-(and which runs on its own every `seal_every` changes so memory stays bounded).
+document operation itself: the change is appended to the columns of the next segment body
+(`ChangeColumns`: clocks, op counts, document indexes and op leaves in flat lists), and the
+Change tuple handed back is not kept.  Retaining every unsealed Change and its op lists
+until sealing cost more than the edits themselves: millions of small tracked containers
+aged through the collector's generations and set off full collections over the whole heap.
+Chaining and the single Ed25519 signature happen in `seal()`, which packs those columns;
+the store calls it when it commits, and it runs on its own every `seal_every` changes so
+memory stays bounded.
 """
 
 from __future__ import annotations
@@ -16,9 +21,9 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sync.chain import Segment, seal
+from sync.chain import Segment, seal_columns
 from sync.change import Change, DocOp, VersionVector
-from sync.codec import Limits
+from sync.codec import ChangeColumns, Limits
 from sync.documents import DOC_TYPES, Document, new_document
 from sync.errors import DocumentTypeMismatch
 from sync.history import HistoryEntry, document_history, value_at
@@ -86,7 +91,9 @@ class Replica:
         self._own_run: OrderRun | None = None
         self.logs: dict[str, OriginLog] = {self.node_id: self._own_log}
         self.vv: VersionVector = {}
-        self.pending: list[Change] = []  # local changes not sealed yet
+        # local changes not sealed yet, as the columns of their segment body
+        self._unsealed = ChangeColumns()
+        self._unsealed_first = 1  # seq of its first change
         self.new_deps: dict[str, int] = {}  # remote progress since our last local change
         self.order: list[OrderRun] = []
         self.listeners: list[Listener] = []
@@ -103,6 +110,16 @@ class Replica:
         self.offer_limit: int | None = None
 
     # --- reading -------------------------------------------------------------------------
+
+    @property
+    def pending(self) -> list[Change]:
+        """Local changes not sealed yet, rebuilt from their columns (ops as a peer decodes
+        them).  A fresh list on every read: for history, not for a hot loop."""
+        return self._unsealed.changes(self.node_id, self._unsealed_first)
+
+    def pending_count(self) -> int:
+        """How many local changes wait for seal()."""
+        return len(self._unsealed)
 
     def value(self, name: str) -> Any:
         """Current value: str for text, dict for map, frozenset for set.  KeyError if absent."""
@@ -175,9 +192,10 @@ class Replica:
         if self.new_deps:
             deps = tuple(sorted(self.new_deps.items()))
             self.new_deps.clear()
-        change = _new_change(Change, (origin, seq, hlc, deps, ops))  # skips NamedTuple.__new__
-        pending = self.pending
-        pending.append(change)
+        unsealed = self._unsealed
+        if not unsealed.counts:
+            self._unsealed_first = seq
+        unsealed.add(hlc, deps, ops)
         self.vv[origin] = seq
         log.applied = seq
         log.last_hlc = hlc
@@ -199,9 +217,10 @@ class Replica:
         else:
             for doc_name, _type, _op in ops:
                 mark_dirty(dirty, doc_name, position)
+        change = _new_change(Change, (origin, seq, hlc, deps, ops))  # skips NamedTuple.__new__
         if self.listeners:
             self._notify([change], True)
-        if len(pending) >= self.seal_every:
+        if len(unsealed.counts) >= self.seal_every:
             self.seal()
         return change
 
@@ -229,9 +248,10 @@ class Replica:
             removed = doc.local_delete(origin, pos, delete)  # type: ignore[attr-defined]
             if insert:
                 added = doc.local_insert(origin, pos, insert)  # type: ignore[attr-defined]
-                ops: tuple[DocOp, ...] = tuple(
-                    (name, "text", op) for op in (removed, added) if op is not None
-                )
+                if removed is not None and added is not None:
+                    ops: tuple[DocOp, ...] = ((name, "text", removed), (name, "text", added))
+                else:
+                    ops = tuple((name, "text", op) for op in (removed, added) if op is not None)
             else:
                 ops = ((name, "text", removed),) if removed is not None else ()
         elif insert:
@@ -292,28 +312,42 @@ class Replica:
 
     def seal(self) -> list[Segment]:
         """Seal pending local changes into signed segments (one signature each)."""
+        unsealed = self._unsealed
+        if not unsealed.counts:
+            return []
+        self._unsealed = ChangeColumns()
+        first = self._unsealed_first
+        step = self.seal_every
+        if len(unsealed) <= step:
+            batches = [(first, unsealed)]
+        else:  # seal_every was lowered since these changes were made
+            changes = unsealed.changes(self.node_id, first)
+            batches = [
+                (first + at, ChangeColumns.of(changes[at : at + step]))
+                for at in range(0, len(changes), step)
+            ]
         out: list[Segment] = []
         log = self._own_log
-        step = self.seal_every
-        while self.pending:
-            batch, self.pending = self.pending[:step], self.pending[step:]
-            for segment in self._seal_fitting(log.head, batch):
+        for batch_first, batch in batches:
+            for segment in self._seal_fitting(log.head, batch_first, batch):
                 segment.drop_decoded()  # the wire bytes are the compact form we keep
                 log.append(segment)
                 out.append(segment)
-        if out:
-            log.sealed_hlc = log.last_hlc
+        log.sealed_hlc = log.last_hlc
         self.unsaved_segments.extend(out)
         return out
 
-    def _seal_fitting(self, prev_hash: bytes, batch: list[Change]) -> list[Segment]:
+    def _seal_fitting(self, prev_hash: bytes, first: int, batch: ChangeColumns) -> list[Segment]:
         """Seal `batch`, halving it until each segment fits in a batch frame."""
-        segment = seal(self.identity, prev_hash, batch)
+        segment = seal_columns(self.identity, prev_hash, first, batch)
         if len(segment.raw) <= MAX_SEGMENT_BYTES or len(batch) == 1:
             return [segment]
-        half = len(batch) // 2
-        first = self._seal_fitting(prev_hash, batch[:half])
-        return first + self._seal_fitting(first[-1].head_hash, batch[half:])
+        changes = batch.changes(self.node_id, first)
+        half = len(changes) // 2
+        head = self._seal_fitting(prev_hash, first, ChangeColumns.of(changes[:half]))
+        return head + self._seal_fitting(
+            head[-1].head_hash, first + half, ChangeColumns.of(changes[half:])
+        )
 
     def origins(self) -> list[str]:
         """Every origin we hold segments or state of."""
