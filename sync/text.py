@@ -485,16 +485,35 @@ class TextDoc:
 
     def encode_state(self) -> bytes:
         """Format 2: the item columns end to end, origins as indexes into one table."""
-        per_block = [b.columns() for b in self._blocks]
-        o, c, n, t, lo, lc, ro, rc = (
-            list(chain.from_iterable([cols[k] for cols in per_block])) for k in range(8)
-        )
+        o: list[str] = []
+        c: list[int] = []
+        n: list[int] = []
+        t: list[str | None] = []
+        lo: list[str | None] = []
+        lc: list[int] = []
+        ro: list[str | None] = []
+        rc: list[int] = []
+        for b in self._blocks:  # in-place concatenation: the cheapest way in CPython
+            o += b.o
+            c += b.c
+            n += b.n
+            t += b.t
+            lo += b.lo
+            lc += b.lc
+            ro += b.ro
+            rc += b.rc
         table = list(dict.fromkeys(o))  # every neighbour is an item too: tombstones stay
-        index: dict[str | None, int] = {name: k for k, name in enumerate(table)}
-        index[None] = -1
-        number = index.__getitem__
-        state = [_FORMAT, table, [*map(number, o)], c, n, t, [*map(number, lo)], lc]
-        state += [[*map(number, ro)], rc]
+        if len(table) == 1:
+            # a page written on one box: no lookup per item (a third of the encoding)
+            numbers = [0] * len(o)
+            left = [-1 if x is None else 0 for x in lo]
+            right = [-1 if x is None else 0 for x in ro]
+        else:
+            index: dict[str | None, int] = {name: k for k, name in enumerate(table)}
+            index[None] = -1
+            number = index.__getitem__
+            numbers, left, right = [*map(number, o)], [*map(number, lo)], [*map(number, ro)]
+        state = [_FORMAT, table, numbers, c, n, t, left, lc, right, rc]
         return bytes(msgpack.packb(state, use_bin_type=True))
 
     @classmethod
