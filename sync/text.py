@@ -34,8 +34,8 @@ Operations (compact msgpack values, the wire format of ``sync/PROTOCOL.md``):
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from itertools import chain, groupby
-from operator import add, itemgetter
+from itertools import chain
+from operator import add
 from typing import Any, ClassVar, Self
 
 import msgpack
@@ -541,16 +541,22 @@ class TextDoc:
             _Block(*[column[k : k + _BLOCK] for column in columns])
             for k in range(0, len(columns[0]), _BLOCK)
         ] or [_empty_block()]
-        # the id index: every item's (origin, first counter, block), sorted, cut per origin
-        where = chain.from_iterable([[b] * len(b.o) for b in self._blocks])
-        entries = sorted(zip(o, c, where, n, strict=True), key=_origin_and_counter)
-        for origin, group in groupby(entries, key=_origin):
-            run = list(group)
-            starts = [entry[1] for entry in run]
+        # the id index: per origin, its items' first counters in order and their blocks
+        where = list(chain.from_iterable([[b] * len(b.o) for b in self._blocks]))
+        groups: dict[str, Any]
+        if len(set(o)) == 1:
+            groups = {o[0]: range(len(o))}  # a page written on one box
+        else:
+            groups = {}
+            for i, origin in enumerate(o):
+                groups.setdefault(origin, []).append(i)
+        for origin, items in groups.items():
+            order = sorted(items, key=c.__getitem__)
+            starts = list(map(c.__getitem__, order))
             if len(set(starts)) != len(starts):
                 raise MalformedInput("text state holds one id twice")
-            self._runs[origin] = (starts, [entry[2] for entry in run])
-            self._next[origin] = max(map(add, starts, [entry[3] for entry in run]))
+            self._runs[origin] = (starts, list(map(where.__getitem__, order)))
+            self._next[origin] = max(map(add, starts, map(n.__getitem__, order)))
         self._length = sum(b.visible for b in self._blocks)
         self._text_cache = None
 
@@ -731,10 +737,6 @@ def _index_of(blk: _Block, origin: str, start: int) -> int:
     return i
 
 
-_origin = itemgetter(0)
-_origin_and_counter = itemgetter(0, 1)
-
-
 def _columns_from_rows(origins: Any, rows: Any) -> tuple[list[Any], ...]:
     """Format 1 (rows of [origin, counter, length, content, left, right]) as columns."""
     if not isinstance(origins, list) or not isinstance(rows, list):
@@ -771,11 +773,8 @@ def _columns_from_format2(origins: Any, raw: list[Any]) -> tuple[list[Any], ...]
     for indexes, allow_none in ((o, False), (lo, True), (ro, True)):
         if indexes and not _ints_within(indexes, -1 if allow_none else 0, len(origins) - 1):
             raise MalformedInput("text state origin index out of its table")
-    names: list[str | None] = [*origins, None]  # index -1: no neighbour
-    columns = (
-        [origins[k] for k in o], c, n, t,
-        [names[k] for k in lo], lc, [names[k] for k in ro], rc,
-    )  # fmt: skip
+    name = [*origins, None].__getitem__  # index -1: no neighbour
+    columns = (list(map(name, o)), c, n, t, list(map(name, lo)), lc, list(map(name, ro)), rc)
     _check_columns(columns)
     return columns
 
