@@ -7,6 +7,8 @@ per-request global state.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,11 +23,13 @@ if TYPE_CHECKING:
 __all__ = [
     "PAGES",
     "SECURITY_HEADERS",
+    "TEMPLATE_CACHE",
     "PageCache",
     "environment",
     "render",
     "render_html",
     "respond",
+    "template_cache_folder",
 ]
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -42,9 +46,21 @@ SECURITY_HEADERS = {
 }
 
 
+def template_cache_folder(data_dir: Path, env: Mapping[str, str] | None = None) -> Path:
+    """Where compiled templates are kept: systemd's CacheDirectory= under the unit,
+    else beside the data (a box run by hand)."""
+    env = os.environ if env is None else env
+    cache_dir = env.get("CACHE_DIRECTORY", "").split(":")[0]
+    return (Path(cache_dir) if cache_dir else data_dir / "cache") / "templates"
+
+
 @cache
-def environment(lang: str) -> Environment:
+def environment(lang: str, cache_folder: Path | None = None) -> Environment:
+    """The environment of one language; with `cache_folder`, templates compiled by an
+    earlier run are loaded from there instead of compiled again."""
     from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+    from meshportal.web.template_cache import bytecode_cache
 
     env = Environment(
         loader=FileSystemLoader(TEMPLATES),
@@ -56,14 +72,17 @@ def environment(lang: str) -> Environment:
         auto_reload=False,
     )
     env.install_gettext_translations(translations(lang), newstyle=True)  # type: ignore[attr-defined]
+    if cache_folder is not None:
+        env.bytecode_cache = bytecode_cache(cache_folder, env)
     env.globals["lang"] = lang
     env.globals["other_lang"] = "en" if lang == "fr" else "fr"
     return env
 
 
 def render_html(request: web.Request, template: str, lang: str, **context: Any) -> str:
+    cache_folder: Path | None = request.app.get(TEMPLATE_CACHE)
     return (
-        environment(lang)
+        environment(lang, cache_folder)
         .get_template(template)
         .render(request_path=request.path, box_name=request.app.get(BOX_NAME_KEY, ""), **context)
     )
@@ -112,3 +131,4 @@ PAGES = web.AppKey("page_cache", PageCache)
 
 
 BOX_NAME_KEY = web.AppKey("box_name", str)
+TEMPLATE_CACHE = web.AppKey("template_cache", Path)
