@@ -120,6 +120,8 @@ def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    # No mallopt() here for fewer malloc arenas: the unit sets MALLOC_ARENA_MAX, and doing
+    # it from Python needs ctypes, which costs more than it saves (see the unit's comment).
     logging.basicConfig(
         level=settings["log_level"], format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
