@@ -35,7 +35,7 @@ from meshportal.store import DB_FILE, Database
 from meshportal.web.admin_auth import ADMIN, AdminSessions, store_password
 from meshportal.web.forms import FORMS, FormGuard
 from meshportal.web.lessons import PACKS, default_content_dir, home, setup_lessons
-from meshportal.web.render import PAGES, TEMPLATE_CACHE, template_cache_folder
+from meshportal.web.render import CACHE_FOLDER, PAGES, cache_folder
 from meshportal.web.routes import setup_views
 from meshportal.wiki.schema import MIGRATIONS as WIKI_MIGRATIONS
 from sync.schema import MIGRATIONS as SYNC_MIGRATIONS
@@ -236,7 +236,7 @@ def create_app(settings: Settings, identity: Identity, notifier: Notifier) -> we
     for problem in problems:
         log.warning("content pack skipped: %s", problem)
     setup_lessons(app, packs, settings["box_name"])
-    app[TEMPLATE_CACHE] = template_cache_folder(settings.data_dir)
+    app[CACHE_FOLDER] = cache_folder(settings.data_dir)
     app[FORMS] = FormGuard(float(settings["edit_rate"]))
     setup_views(app, int(settings["max_file_size"]))  # wiki, search, moderation
     if settings["captive"]:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from jinja2.bccache import bc_magic
 
-from meshportal.web.render import environment, template_cache_folder
+from meshportal.web.render import cache_folder, environment
 
 # the uncached factory: each call is a fresh environment, as after a restart
 fresh_environment = environment.__wrapped__
@@ -134,6 +134,6 @@ def test_a_folder_that_cannot_be_written_costs_the_cache_not_the_page(
 
 def test_the_folder_is_systemd_s_cache_directory_else_beside_the_data(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    assert template_cache_folder(data, {}) == data / "cache" / "templates"
+    assert cache_folder(data, {}) == data / "cache"
     systemd = {"CACHE_DIRECTORY": "/var/cache/meshportal:/var/cache/other"}
-    assert template_cache_folder(data, systemd) == Path("/var/cache/meshportal/templates")
+    assert cache_folder(data, systemd) == Path("/var/cache/meshportal")

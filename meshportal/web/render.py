@@ -21,15 +21,15 @@ if TYPE_CHECKING:
     from jinja2 import Environment
 
 __all__ = [
+    "CACHE_FOLDER",
     "PAGES",
     "SECURITY_HEADERS",
-    "TEMPLATE_CACHE",
     "PageCache",
+    "cache_folder",
     "environment",
     "render",
     "render_html",
     "respond",
-    "template_cache_folder",
 ]
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -46,12 +46,12 @@ SECURITY_HEADERS = {
 }
 
 
-def template_cache_folder(data_dir: Path, env: Mapping[str, str] | None = None) -> Path:
-    """Where compiled templates are kept: systemd's CacheDirectory= under the unit,
-    else beside the data (a box run by hand)."""
+def cache_folder(data_dir: Path, env: Mapping[str, str] | None = None) -> Path:
+    """Where compiled templates and stored pages are kept (all made again if lost):
+    systemd's CacheDirectory= under the unit, else beside the data (a box run by hand)."""
     env = os.environ if env is None else env
     cache_dir = env.get("CACHE_DIRECTORY", "").split(":")[0]
-    return (Path(cache_dir) if cache_dir else data_dir / "cache") / "templates"
+    return Path(cache_dir) if cache_dir else data_dir / "cache"
 
 
 @cache
@@ -80,9 +80,9 @@ def environment(lang: str, cache_folder: Path | None = None) -> Environment:
 
 
 def render_html(request: web.Request, template: str, lang: str, **context: Any) -> str:
-    cache_folder: Path | None = request.app.get(TEMPLATE_CACHE)
+    cached: Path | None = request.app.get(CACHE_FOLDER)
     return (
-        environment(lang, cache_folder)
+        environment(lang, cached / "templates" if cached else None)
         .get_template(template)
         .render(request_path=request.path, box_name=request.app.get(BOX_NAME_KEY, ""), **context)
     )
@@ -131,4 +131,4 @@ PAGES = web.AppKey("page_cache", PageCache)
 
 
 BOX_NAME_KEY = web.AppKey("box_name", str)
-TEMPLATE_CACHE = web.AppKey("template_cache", Path)
+CACHE_FOLDER = web.AppKey("cache_folder", Path)
