@@ -1,8 +1,9 @@
 """Turning a template into a response: language, security headers, the remembered choice.
 
-Jinja2 is imported on the first page rendered (an idle box keeps the memory).  There is
-one environment per language, each with its catalog installed, so rendering needs no
-per-request global state.
+Jinja2 is imported on the first page rendered (an idle box keeps the memory), and the
+templates it compiles are kept in the cache folder for the next run (template_cache);
+the home page itself is kept there whole (page_store).  There is one environment per
+language, each with its catalog installed, so rendering needs no per-request global state.
 """
 
 from __future__ import annotations
@@ -55,9 +56,9 @@ def cache_folder(data_dir: Path, env: Mapping[str, str] | None = None) -> Path:
 
 
 @cache
-def environment(lang: str, cache_folder: Path | None = None) -> Environment:
-    """The environment of one language; with `cache_folder`, templates compiled by an
-    earlier run are loaded from there instead of compiled again."""
+def environment(lang: str, compiled: Path | None = None) -> Environment:
+    """The environment of one language; with a `compiled` folder, templates compiled by
+    an earlier run are loaded from there instead of compiled again."""
     from jinja2 import Environment, FileSystemLoader, select_autoescape
 
     from meshportal.web.template_cache import bytecode_cache
@@ -72,8 +73,8 @@ def environment(lang: str, cache_folder: Path | None = None) -> Environment:
         auto_reload=False,
     )
     env.install_gettext_translations(translations(lang), newstyle=True)  # type: ignore[attr-defined]
-    if cache_folder is not None:
-        env.bytecode_cache = bytecode_cache(cache_folder, env)
+    if compiled is not None:
+        env.bytecode_cache = bytecode_cache(compiled, env)
     env.globals["lang"] = lang
     env.globals["other_lang"] = "en" if lang == "fr" else "fr"
     return env
