@@ -9,8 +9,8 @@ means 2 runs and a 3 s idle window.
 Both run from compiled bytecode, as on a box: pip compiles a package's modules when it
 installs it (aiohttp's, which the reference uses, were), and a box never compiles them
 again.  A development tree may have none (a fresh checkout, PYTHONDONTWRITEBYTECODE=1),
-and compiling meshportal, captive and sync from source at each start cost ~0.1 s and
-~1 MiB more than any installed box pays: they are compiled once, untimed, before the runs.
+and compiling meshportal, captive and sync from source at each start cost ~0.14 s of CPU and
+~1.1 MiB more than any installed box pays: they are compiled once, untimed, before the runs.
 
 Targets (issue 2): idle RSS <= 45 MB; time to ready <= 1.5x the hello-world;
 no periodic work more often than once a second when idle (wake-ups over the
