@@ -19,7 +19,7 @@ from aiohttp import web
 
 from captive.http import CAPTIVE, CaptiveConfig, setup_captive
 from captive.schema import MIGRATIONS as CAPTIVE_MIGRATIONS
-from meshportal import admin, status
+from meshportal import admin
 from meshportal.blobs import BlobError, BlobStore
 from meshportal.identity import Identity
 from meshportal.lazy_wiki import WIKI, LazyWiki
@@ -35,13 +35,14 @@ from meshportal.store import DB_FILE, Database
 from meshportal.web.admin_auth import ADMIN, AdminSessions, store_password
 from meshportal.web.forms import FORMS, FormGuard
 from meshportal.web.lessons import PACKS, default_content_dir, home, setup_lessons
-from meshportal.web.render import PAGES
+from meshportal.web.render import CACHE_FOLDER, PAGES, cache_folder
 from meshportal.web.routes import setup_views
 from meshportal.wiki.schema import MIGRATIONS as WIKI_MIGRATIONS
 from sync.schema import MIGRATIONS as SYNC_MIGRATIONS
 
 if TYPE_CHECKING:
     from meshportal.mesh.service import Mesh
+    from meshportal.status import StatusSection
 
 
 @dataclass
@@ -52,7 +53,7 @@ class Box:
     identity: Identity
     notifier: Notifier
     started: float = field(default_factory=time.time)
-    sections: dict[str, status.StatusSection] = field(default_factory=dict)
+    sections: dict[str, StatusSection] = field(default_factory=dict)
     # Admin socket commands beyond "status", by name: each part registers its own.
     commands: dict[str, AdminCommand] = field(default_factory=dict)
 
@@ -125,6 +126,8 @@ async def _admin_socket(app: web.Application) -> AsyncIterator[None]:
     path = admin.socket_path(box.settings["admin_socket"], box.settings.data_dir)
 
     async def status_command(request: dict[str, Any]) -> dict[str, Any]:
+        from meshportal import status  # only `meshportal status` asks: not loaded at start
+
         report = status.live_report(box.settings.data_dir, box.identity.node_id, box.started)
         report["sections"] = {name: await section() for name, section in box.sections.items()}
         return report
@@ -233,6 +236,7 @@ def create_app(settings: Settings, identity: Identity, notifier: Notifier) -> we
     for problem in problems:
         log.warning("content pack skipped: %s", problem)
     setup_lessons(app, packs, settings["box_name"])
+    app[CACHE_FOLDER] = cache_folder(settings.data_dir)
     app[FORMS] = FormGuard(float(settings["edit_rate"]))
     setup_views(app, int(settings["max_file_size"]))  # wiki, search, moderation
     if settings["captive"]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import json
 import logging
 import os
@@ -16,17 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from meshportal import (
-    __version__,
-    admin,
-    cli_admin,
-    cli_ap,
-    cli_pack,
-    cli_peer,
-    daemon,
-    identity,
-    status,
-)
+from meshportal import __version__, admin, daemon, identity
 from meshportal.cli_common import (
     EXIT_CANNOT_START,
     EXIT_CODES,
@@ -37,7 +28,6 @@ from meshportal.cli_common import (
     EXIT_OK,
     add_common_options,
 )
-from meshportal.reference import reference
 from meshportal.settings import (
     SETTINGS,
     Settings,
@@ -50,6 +40,18 @@ from meshportal.store import CorruptDatabase, ForeignDatabase, NewerSchema, Stor
 
 Command = Callable[[argparse.Namespace, Settings], int]
 
+# Subcommands whose code lives in a module of its own, each with a ``register(parser)``
+# that fills in the parser made here.  A module is imported only when its subcommand is
+# the one asked for (or to print the whole reference): `meshportal serve`, the daemon,
+# never loads them, and idle memory and time to ready are budgets (issue 2).
+EXTRA_COMMANDS: dict[str, tuple[str, str]] = {
+    "ap": ("meshportal.cli_ap", "generate and check the Wi-Fi access point configuration"),
+    "peer": ("meshportal.cli_peer", "neighbouring boxes: list, add, trust, pair"),
+    "pack": ("meshportal.cli_pack", "content packs shared with neighbouring boxes"),
+    "admin": ("meshportal.cli_admin", "wiki moderators: set their password"),
+}
+ALL_COMMANDS = tuple(EXTRA_COMMANDS)
+
 
 class _Parser(argparse.ArgumentParser):
     """argparse, but usage errors exit with our configuration code."""
@@ -59,7 +61,9 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_CONFIG, f"meshportal: {message}\n")
 
 
-def build_parser(registrars: Sequence[Callable[[Any], None]] = ()) -> argparse.ArgumentParser:
+def build_parser(full: Sequence[str] = ALL_COMMANDS) -> argparse.ArgumentParser:
+    """The whole command line; the subcommands of `EXTRA_COMMANDS` named in `full` get
+    their options, the others only their name and help (enough for `--help`)."""
     parser = _Parser(prog="meshportal", description="The daemon of a booture.")
     parser.add_argument("--version", action="version", version=f"meshportal {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -93,8 +97,10 @@ def build_parser(registrars: Sequence[Callable[[Any], None]] = ()) -> argparse.A
     )
     p_settings.set_defaults(func=cmd_settings)
 
-    for register in registrars:
-        register(sub)
+    for name, (module, help_text) in EXTRA_COMMANDS.items():
+        extra = sub.add_parser(name, help=help_text)
+        if name in full:
+            importlib.import_module(module).register(extra)
     return parser
 
 
@@ -114,6 +120,8 @@ def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    # No mallopt() here for fewer malloc arenas: the unit sets MALLOC_ARENA_MAX, and doing
+    # it from Python needs ctypes, which costs more than it saves (see the unit's comment).
     logging.basicConfig(
         level=settings["log_level"], format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -136,6 +144,8 @@ def cmd_reload(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    from meshportal import status
+
     path = admin.socket_path(settings["admin_socket"], settings.data_dir)
     lang = status.admin_language()
     try:
@@ -153,7 +163,9 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_settings(args: argparse.Namespace, settings: Settings) -> int:
     if args.reference:
-        print(reference(build_parser(_registrars()), EXIT_CODES))
+        from meshportal.reference import reference
+
+        print(reference(build_parser(), EXIT_CODES))
         return EXIT_OK
     for setting in SETTINGS:
         print(f"{setting.name} = {settings[setting.name]!r}  ({settings.sources[setting.name]})")
@@ -161,7 +173,8 @@ def cmd_settings(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser(_registrars())
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(_asked_for(argv))
     args = parser.parse_args(argv)
     env = dict(os.environ)
     try:
@@ -184,9 +197,11 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
-def _registrars() -> list[Callable[[Any], None]]:
-    """Subcommands contributed by other modules (ap, peer, admin…)."""
-    return [cli_ap.register, cli_peer.register, cli_pack.register, cli_admin.register]
+def _asked_for(argv: Sequence[str]) -> tuple[str, ...]:
+    """The extra subcommand on the command line, if any: the first word that is not an
+    option (the top-level parser has only --help and --version, which take no value)."""
+    first = next((word for word in argv if not word.startswith("-")), None)
+    return (first,) if first in EXTRA_COMMANDS else ()
 
 
 if __name__ == "__main__":

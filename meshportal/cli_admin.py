@@ -11,7 +11,6 @@ import argparse
 import asyncio
 import getpass
 import sys
-from typing import Any
 
 from meshportal import admin, status
 from meshportal.cli_common import EXIT_CONFIG, EXIT_OK, add_common_options
@@ -36,8 +35,8 @@ _TEXT = {
 }
 
 
-def register(subparsers: Any) -> None:
-    p_admin = subparsers.add_parser("admin", help="wiki moderators: set their password")
+def register(p_admin: argparse.ArgumentParser) -> None:
+    """Fill in `meshportal admin` (the parser and its help are made by the CLI)."""
     admin_sub = p_admin.add_subparsers(dest="admin_command", required=True)
     p_set = admin_sub.add_parser("set-password", help="set a moderator's password")
     add_common_options(p_set)

@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 from pathlib import Path
-from typing import Any
 
 from captive.apcheck import check_folder
 from captive.apconfig import APConfigError, APParams, render
@@ -74,8 +73,8 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if all(f.ok for f in findings) else 1
 
 
-def register(sub: Any) -> None:
-    ap = sub.add_parser("ap", help="generate and check the Wi-Fi access point configuration")
+def register(ap: argparse.ArgumentParser) -> None:
+    """Fill in `meshportal ap` (the parser and its help are made by the CLI)."""
     ap_sub = ap.add_subparsers(dest="ap_command", required=True, parser_class=type(ap))
     render_parser = ap_sub.add_parser("render", help="write hostapd, dnsmasq, nftables files")
     for flag, default, help_text in (

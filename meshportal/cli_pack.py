@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
 
 from meshportal import admin, status
 from meshportal.cli_common import EXIT_CONFIG, EXIT_NOT_RUNNING, EXIT_OK, add_common_options
@@ -31,8 +30,8 @@ _TEXT = {
 }
 
 
-def register(subparsers: Any) -> None:
-    p_pack = subparsers.add_parser("pack", help="content packs shared with neighbouring boxes")
+def register(p_pack: argparse.ArgumentParser) -> None:
+    """Fill in `meshportal pack` (the parser and its help are made by the CLI)."""
     pack_sub = p_pack.add_subparsers(dest="pack_command", required=True)
     p_publish = pack_sub.add_parser("publish", help="share a content pack this box serves")
     add_common_options(p_publish)

@@ -90,8 +90,8 @@ class PeerCommandError(Exception):
         self.code = code
 
 
-def register(subparsers: Any) -> None:
-    p_peer = subparsers.add_parser("peer", help="neighbouring boxes: list, add, trust, pair")
+def register(p_peer: argparse.ArgumentParser) -> None:
+    """Fill in `meshportal peer` (the parser and its help are made by the CLI)."""
     peer_sub = p_peer.add_subparsers(dest="peer_command", required=True)
 
     p_list = peer_sub.add_parser("list", help="every box seen or trusted")

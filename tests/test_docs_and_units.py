@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from meshportal.cli import EXIT_CODES, _registrars, build_parser
+from meshportal.cli import EXIT_CODES, build_parser
 from meshportal.reference import END, START, reference
 from tests.conftest import ROOT
 
@@ -27,7 +27,7 @@ def test_readme_starts_with_the_two_commands() -> None:
 
 
 def test_readme_reference_matches_the_code() -> None:
-    generated = reference(build_parser(_registrars()), EXIT_CODES)
+    generated = reference(build_parser(), EXIT_CODES)
     section = README[README.index(START) : README.index(END) + len(END)]
     assert section == generated, "README reference is stale: run `make docs`"
 

@@ -14,7 +14,16 @@ from captive.pages import enter_form
 from meshportal.packs import Lesson, Pack
 from meshportal.web.i18n import choose_language, translations
 from meshportal.web.markup import render_markdown
-from meshportal.web.render import BOX_NAME_KEY, PAGES, PageCache, render, render_html, respond
+from meshportal.web.page_store import PageStore, page_key
+from meshportal.web.render import (
+    BOX_NAME_KEY,
+    CACHE_FOLDER,
+    PAGES,
+    PageCache,
+    render,
+    render_html,
+    respond,
+)
 
 __all__ = ["PACKS", "default_content_dir", "home", "lesson_url", "setup_lessons"]
 
@@ -80,15 +89,30 @@ async def home(request: web.Request) -> web.Response:
     cache = request.app[PAGES]
     html = cache.get(key)
     if html is None:
-        packs = [_pack_view(pack, lang) for pack in request.app[PACKS]]
-        slot = Markup(_FORM_SLOT) if entering else None  # noqa: S704 - our constant
-        html = render_html(request, "home.html", lang, packs=packs, enter_form=slot)
-        cache.put(key, html)
+        html = cache.put(key, _home_html(request, lang, entering))
     if entering:
         # the form carries this visitor's token: the only part rendered per request
         fields = request[ENTER_FORM]
         html = html.replace(_FORM_SLOT, enter_form(fields["action"], fields["fields"]), 1)
     return respond(request, html, lang)
+
+
+def _home_html(request: web.Request, lang: str, entering: bool) -> str:
+    """The page a previous run stored, if made from the same lessons, name, language and
+    code (no Jinja2 then: see page_store); else rendered, and stored for the next run."""
+    packs = [_pack_view(pack, lang) for pack in request.app[PACKS]]
+    folder = request.app.get(CACHE_FOLDER)
+    store = PageStore(folder / "pages") if folder else None
+    name = f"home-{lang}-{'enter' if entering else 'in'}"
+    box_name = request.app.get(BOX_NAME_KEY, "")
+    key = page_key(lang, name, box_name, request.path, repr(packs))
+    html = store.get(name, key) if store else None
+    if html is None:
+        slot = Markup(_FORM_SLOT) if entering else None  # noqa: S704 - our constant
+        html = render_html(request, "home.html", lang, packs=packs, enter_form=slot)
+        if store:
+            store.put(name, key, html)
+    return html
 
 
 async def lesson_page(request: web.Request) -> web.Response:

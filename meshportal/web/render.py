@@ -1,12 +1,15 @@
 """Turning a template into a response: language, security headers, the remembered choice.
 
-Jinja2 is imported on the first page rendered (an idle box keeps the memory).  There is
-one environment per language, each with its catalog installed, so rendering needs no
-per-request global state.
+Jinja2 is imported on the first page rendered (an idle box keeps the memory), and the
+templates it compiles are kept in the cache folder for the next run (template_cache);
+the home page itself is kept there whole (page_store).  There is one environment per
+language, each with its catalog installed, so rendering needs no per-request global state.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,9 +22,11 @@ if TYPE_CHECKING:
     from jinja2 import Environment
 
 __all__ = [
+    "CACHE_FOLDER",
     "PAGES",
     "SECURITY_HEADERS",
     "PageCache",
+    "cache_folder",
     "environment",
     "render",
     "render_html",
@@ -42,9 +47,21 @@ SECURITY_HEADERS = {
 }
 
 
+def cache_folder(data_dir: Path, env: Mapping[str, str] | None = None) -> Path:
+    """Where compiled templates and stored pages are kept (all made again if lost):
+    systemd's CacheDirectory= under the unit, else beside the data (a box run by hand)."""
+    env = os.environ if env is None else env
+    cache_dir = env.get("CACHE_DIRECTORY", "").split(":")[0]
+    return Path(cache_dir) if cache_dir else data_dir / "cache"
+
+
 @cache
-def environment(lang: str) -> Environment:
+def environment(lang: str, compiled: Path | None = None) -> Environment:
+    """The environment of one language; with a `compiled` folder, templates compiled by
+    an earlier run are loaded from there instead of compiled again."""
     from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+    from meshportal.web.template_cache import bytecode_cache
 
     env = Environment(
         loader=FileSystemLoader(TEMPLATES),
@@ -56,14 +73,17 @@ def environment(lang: str) -> Environment:
         auto_reload=False,
     )
     env.install_gettext_translations(translations(lang), newstyle=True)  # type: ignore[attr-defined]
+    if compiled is not None:
+        env.bytecode_cache = bytecode_cache(compiled, env)
     env.globals["lang"] = lang
     env.globals["other_lang"] = "en" if lang == "fr" else "fr"
     return env
 
 
 def render_html(request: web.Request, template: str, lang: str, **context: Any) -> str:
+    cached: Path | None = request.app.get(CACHE_FOLDER)
     return (
-        environment(lang)
+        environment(lang, cached / "templates" if cached else None)
         .get_template(template)
         .render(request_path=request.path, box_name=request.app.get(BOX_NAME_KEY, ""), **context)
     )
@@ -112,3 +132,4 @@ PAGES = web.AppKey("page_cache", PageCache)
 
 
 BOX_NAME_KEY = web.AppKey("box_name", str)
+CACHE_FOLDER = web.AppKey("cache_folder", Path)
