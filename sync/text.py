@@ -133,6 +133,11 @@ class TextDoc:
         self._length = 0
         self._cursor_block = 0
         self._cursor_prefix = 0  # visible characters before the cursor block
+        # the item last found in the cursor block, and the visible characters before it
+        # in that block: typing on finds its place without rescanning the block.  Only
+        # valid while no item before it changed: set to -1 by whatever could do that.
+        self._hint_item = -1
+        self._hint_prefix = 0
         self._text_cache: str | None = ""
 
     # --- reading ---------------------------------------------------------------------
@@ -166,6 +171,7 @@ class TextDoc:
         self._text_cache = None
         self._length += n
         if pos == 0:
+            self._hint_item = -1  # every item of block 0 moves up by one
             right = self._first_id()
             blk = self._blocks[0]
             self._insert_item(
@@ -230,6 +236,7 @@ class TextDoc:
             raise PositionError(f"delete {pos}+{length} outside 0..{self._length}")
         ranges: list[list[Any]] = []
         bi, i, off = self._locate(pos)
+        self._hint_item = -1  # tombstones merging below may renumber items before it
         blk = self._blocks[bi]
         if off:
             self._split(blk, i, off)
@@ -300,6 +307,7 @@ class TextDoc:
         # A remote edit can land anywhere: forget the typing cursor (the next local edit
         # walks from the start once) so that no visible count below has to adjust it.
         self._cursor_block = self._cursor_prefix = 0
+        self._hint_item = -1
         self._text_cache = None
         if op[0] == "i":
             _, counter, text, left, right = op
@@ -583,13 +591,20 @@ class TextDoc:
         while prefix + blocks[bi].visible <= pos:
             prefix += blocks[bi].visible
             bi += 1
-        self._cursor_block, self._cursor_prefix = bi, prefix
         offset = pos - prefix
+        start = 0
+        if bi == self._cursor_block and self._hint_item >= 0 and self._hint_prefix <= offset:
+            start = self._hint_item
+            offset -= self._hint_prefix
+        self._cursor_block, self._cursor_prefix = bi, prefix
         blk = blocks[bi]
-        texts = blk.t
-        for i, k in enumerate(blk.n):
+        texts, lengths = blk.t, blk.n
+        for i in range(start, len(lengths)):
             if texts[i] is not None:
+                k = lengths[i]
                 if offset < k:
+                    self._hint_item = i
+                    self._hint_prefix = pos - prefix - offset
                     return bi, i, offset
                 offset -= k
         raise AssertionError("block visible count is out of step with its items")
@@ -645,6 +660,8 @@ class TextDoc:
         """Split an overfull block in two, and point the moved items' index entries at
         the new block."""
         half = self._blocks[bi].cut(_BLOCK)
+        if bi == self._cursor_block:
+            self._hint_item = -1  # the hinted item may be in the moved half
         self._blocks.insert(bi + 1, half)
         if bi < self._cursor_block:
             self._cursor_block += 1

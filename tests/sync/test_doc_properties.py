@@ -191,3 +191,32 @@ class TextMachine(RuleBasedStateMachine):
 
 TextMachine.TestCase.settings = settings(max_examples=40, stateful_step_count=30, deadline=None)
 test_text_machine = TextMachine.TestCase
+
+
+# Typing moves mostly a little at a time, and sometimes jumps: both, and enough edits to
+# split blocks, so that the cursor, its item hint and the rebalancing are all exercised.
+EDIT = st.tuples(
+    st.sampled_from(["insert", "insert", "delete"]),
+    st.one_of(st.integers(-3, 3), st.integers(-60, 60), st.integers(-2000, 2000)),
+    TEXT | st.integers(1, 6),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(EDIT, min_size=1, max_size=400))
+def test_local_edits_read_back_as_the_same_str_edits(edits: Any) -> None:
+    doc, model, at = TextDoc(), "", 0
+    for kind, move, arg in edits:
+        at = min(max(at + move, 0), len(model))
+        if kind == "insert" and isinstance(arg, str):
+            doc.local_insert("alice", at, arg)
+            model = model[:at] + arg + model[at:]
+            at += len(arg)
+        elif kind == "delete" and model and isinstance(arg, int):
+            at = min(at, len(model) - 1)
+            length = min(arg, len(model) - at)
+            doc.local_delete("alice", at, length)
+            model = model[:at] + model[at + length :]
+        assert len(doc) == len(model)
+    assert doc.value() == model
+    assert TextDoc.decode_state(doc.encode_state()).value() == model
