@@ -27,7 +27,7 @@ import msgpack
 
 from sync.change import Change, Deps, DocOp
 from sync.columnar import OpColumns, decode_ops, differences
-from sync.errors import MalformedInput, TooLarge
+from sync.errors import MalformedInput, TooLarge, UnencodableValue
 
 __all__ = [
     "BODY_RAW",
@@ -91,6 +91,23 @@ def unpack(data: bytes, what: str) -> Any:
     except (ValueError, TypeError, msgpack.UnpackException, RecursionError) as exc:
         # UnicodeDecodeError, ExtraData, FormatError, StackError and truncation all land here
         raise MalformedInput(f"{what}: invalid msgpack ({type(exc).__name__}: {exc})") from exc
+
+
+def wire_value(value: Any) -> Any:
+    """`value` as every peer will decode it (tuples become lists...), or UnencodableValue.
+
+    A local value is checked when it is written, not when it is sealed: a value that could
+    not be encoded, or that a peer's decoder refuses, would otherwise fail the seal of a
+    whole segment of changes already applied here, or be refused by every peer forever.
+    """
+    try:
+        packed = msgpack.packb(value, use_bin_type=True)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise UnencodableValue(f"value cannot be replicated: {exc}") from None
+    try:
+        return unpack(packed, "value")
+    except MalformedInput as exc:
+        raise UnencodableValue(f"value cannot be replicated: {exc}") from None
 
 
 def _is_int(value: object) -> bool:

@@ -69,6 +69,11 @@ class TooLarge(MalformedInput):
     """A frame, batch or change above the configured size limits."""
 
 
+class UnencodableValue(SyncError, ValueError):
+    """A local edit's value that peers could not decode as it is (a Python set, a map
+    with non-string keys, an int beyond 64 bits...): refused before anything changes."""
+
+
 class DocumentTypeMismatch(MalformedOp):
     """An operation targets an existing document with another type."""
 

@@ -23,9 +23,9 @@ from typing import Any
 
 from sync.chain import Segment, seal_columns
 from sync.change import Change, DocOp, VersionVector
-from sync.codec import ChangeColumns, Limits
+from sync.codec import MAX_DOC_NAME, ChangeColumns, Limits, wire_value
 from sync.documents import DOC_TYPES, Document, new_document
-from sync.errors import DocumentTypeMismatch
+from sync.errors import DocumentTypeMismatch, UnencodableValue
 from sync.history import HistoryEntry, document_history, value_at
 from sync.hlc import HybridClock
 from sync.identity import Identity
@@ -172,6 +172,9 @@ class Replica:
     def _doc(self, name: str, type_name: str) -> Document:
         doc = self.docs.get(name)
         if doc is None:
+            if not isinstance(name, str) or not 0 < len(name) <= MAX_DOC_NAME:
+                # every peer would refuse the segment holding it (PROTOCOL.md)
+                raise UnencodableValue(f"document name must be 1-{MAX_DOC_NAME} characters")
             doc = self.docs[name] = new_document(type_name)
         elif doc.type_name != type_name:
             raise DocumentTypeMismatch(f"{name!r} is a {doc.type_name}, not a {type_name}")
@@ -285,6 +288,9 @@ class Replica:
         return self._commit_local(tuple((name, "text", op) for op in ops), None, name)
 
     def set_key(self, name: str, key: str, value: Any) -> Change | None:
+        """Set `key` to `value` (anything msgpack carries: UnencodableValue otherwise); the
+        map then holds the value as peers decode it (a tuple becomes a list)."""
+        value = wire_value(value)
         doc = self._doc(name, "map")
         hlc = self.clock.now()
         op = doc.local_set(self.node_id, hlc, key, value)  # type: ignore[attr-defined]

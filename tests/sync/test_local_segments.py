@@ -14,9 +14,11 @@ import random
 import zlib
 
 import msgpack
+import pytest
 
 from sync.chain import open_segment
 from sync.codec import ChangeColumns, Limits, encode_segment_body
+from sync.errors import UnencodableValue
 from sync.hlc import HybridClock
 from sync.replica import Replica
 from tests.sync.replicas import identity
@@ -181,10 +183,12 @@ def test_int_deltas_beyond_msgpack_range_travel_raw() -> None:
     assert [0, [2**64 - 1, 2**64 - 1, -(2**63), -(2**63), 7, 7]] in int_columns
 
 
-def test_unsealed_changes_read_back_even_when_a_peer_would_refuse_them() -> None:
-    # a peer refuses int map keys and over-long names, but our own history must not fail
+def test_names_and_values_a_peer_would_refuse_are_refused_at_the_edit() -> None:
+    # a peer refuses int map keys and over-long names: such a change would block the
+    # whole segment holding it, so the edit itself is refused and nothing changes
     a = Replica(identity(1), clock=fixed_clock())
-    long_name = "p" * 600
-    made = [a.set_key("m", "k", {1: "un"}), a.insert_text(long_name, 0, "x")]
-    assert a.pending == made
-    assert [h.seq for h in a.history(long_name)] == [2]
+    with pytest.raises(UnencodableValue):
+        a.insert_text("p" * 600, 0, "x")
+    with pytest.raises(UnencodableValue):
+        a.set_key("m", "k", {1: "un"})
+    assert a.pending == [] and a.documents() == {} and a.version_vector() == {}

@@ -1,7 +1,7 @@
 import pytest
 
 from sync.change import Change
-from sync.errors import BufferFull, DocumentTypeMismatch, IncompleteVersion
+from sync.errors import BufferFull, DocumentTypeMismatch, IncompleteVersion, UnencodableValue
 from tests.sync.replicas import replica, snapshot, sync_pair
 
 FRENCH = "Élève naïve à l'école: ça coûte 5 € 👩‍🏫 e\u0301"
@@ -29,6 +29,31 @@ def test_maps_sets_and_type_mismatch() -> None:
     with pytest.raises(DocumentTypeMismatch):
         r.insert_text("meta", 0, "x")
     assert r.documents() == {"meta": "map", "tags": "set"}
+
+
+@pytest.mark.parametrize(
+    "value",
+    [{"école", "wiki"}, {1: "une clé entière"}, 2**70, object()],
+    ids=["python set", "int map key", "int beyond 64 bits", "object"],
+)
+def test_a_value_peers_could_not_decode_is_refused_before_anything_changes(value: object) -> None:
+    r = replica(1)
+    r.set_key("meta", "titre", "Accueil")
+    before = (snapshot(r), r.version_vector(), r.pending_count())
+    with pytest.raises(UnencodableValue):
+        r.set_key("meta", "titre", value)
+    assert (snapshot(r), r.version_vector(), r.pending_count()) == before
+    # the change already made still seals and replicates
+    peer = replica(2)
+    sync_pair(r, peer)
+    assert snapshot(peer) == snapshot(r) == {"meta": {"titre": "Accueil"}}
+
+
+def test_a_value_is_kept_as_peers_decode_it() -> None:
+    a, b = replica(1), replica(2)
+    a.set_key("meta", "rangée", ("a", (1, 2), b"\x00"))
+    sync_pair(a, b)
+    assert a.value("meta") == b.value("meta") == {"rangée": ["a", [1, 2], b"\x00"]}
 
 
 def test_two_replicas_converge_and_duplicates_are_no_ops() -> None:
