@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -31,7 +32,7 @@ from meshportal.packs import PackError
 from meshportal.replica_host import ReplicaHost
 from meshportal.sdnotify import Notifier
 from meshportal.settings import Settings
-from meshportal.store import DB_FILE, Database
+from meshportal.store import DB_FILE, Database, StoreError
 from meshportal.web.admin_auth import ADMIN, AdminSessions, store_password
 from meshportal.web.forms import FORMS, FormGuard
 from meshportal.web.lessons import PACKS, default_content_dir, home, setup_lessons
@@ -99,6 +100,11 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     await index_lessons(db, app[PACKS])
     await db.record_event("start", f"pid={os.getpid()}")
     yield
+    try:
+        await host.checkpoint()
+    except (StoreError, sqlite3.Error, OSError) as exc:
+        # a full disk at shutdown: the next start replays those changes instead
+        log.warning("document states not stored at stop: %s", exc)
     await db.record_event("stop")
     await db.close()
 

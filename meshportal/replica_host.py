@@ -95,6 +95,20 @@ class ReplicaHost:
         await self._announce()
         return result
 
+    async def checkpoint(self) -> None:
+        """Store every document state that still lags its changes (at a clean stop).
+
+        States are written lazily while the box runs (sync/store.py), so a start after a
+        big sync could replay up to tens of thousands of changes before the first wiki
+        page or sync conversation; after a clean stop it replays none.
+        """
+        if self._replica is None:
+            return
+        from sync.store import SyncStore
+
+        async with self.db.exclusive() as conn:
+            await SyncStore(conn).async_commit(self._replica, checkpoint=True)
+
     async def _announce(self) -> None:
         changes, self._uncommitted = self._uncommitted, []
         if not changes or self._replica is None:

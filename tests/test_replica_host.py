@@ -70,3 +70,28 @@ async def test_version_vector_is_read_from_the_store_without_loading(tmp_path: P
     db, host = await _open(tmp_path)
     assert await host.version_vector() == expected and not host.loaded
     await db.close()
+
+
+async def test_a_clean_stop_stores_every_lagging_state(tmp_path: Path) -> None:
+    db, host = await _open(tmp_path)
+    async with host.editing() as replica:
+        for n in range(3):  # a few small saves: below the lazy-state thresholds
+            replica.replace_text(f"wiki/p{n}/body", f"Page {n} : énergie et sobriété")
+    lagging = await _lagging_states(db)
+    assert lagging > 0, "small saves leave their states to be written later"
+    await host.checkpoint()
+    assert await _lagging_states(db) == 0
+    await db.close()
+    db, host = await _open(tmp_path)
+    assert (await host.replica()).text("wiki/p2/body") == "Page 2 : énergie et sobriété"
+    await db.close()
+
+
+async def _lagging_states(db: Database) -> int:
+    """Changes the next load would replay: those from sync_meta.replay_from on."""
+    async with db.reader.execute("SELECT value FROM sync_meta WHERE key = 'replay_from'") as cur:
+        row = await cur.fetchone()
+    async with db.reader.execute("SELECT SUM(last_seq - first_seq + 1) FROM sync_order") as cur:
+        total = await cur.fetchone()
+    assert row is not None and total is not None
+    return int(total[0]) - int(row[0])
