@@ -39,6 +39,19 @@ class Replicas:
             self.log.append((who, op, frozenset(self.seen[who])))
             self.seen[who].add(len(self.log) - 1)
 
+    def hostile(self, who: int, at: int, text: str) -> None:
+        """An insert signed with its origins swapped (right before left): what a broken
+        or hostile box could send.  It must still converge everywhere."""
+        doc = self.docs[who]
+        scratch = TextDoc.decode_state(doc.encode_state())
+        _, counter, _, left, right = scratch.local_insert(ORIGINS[who], at % (len(doc) + 1), text)
+        if left is None or right is None:
+            return
+        op = ["i", counter, text, right, left]
+        doc.apply(op, ORIGINS[who], 0)
+        self.log.append((who, op, frozenset(self.seen[who])))
+        self.seen[who].add(len(self.log) - 1)
+
     def deliverable(self, who: int) -> list[int]:
         return [
             k
@@ -84,6 +97,31 @@ def test_text_replicas_converge_under_any_causal_order(steps: Any, rng: Any) -> 
     assert len({doc.encode_state() for doc in net.docs}) >= 1
     for doc in net.docs:
         assert TextDoc.decode_state(doc.encode_state()).value() == doc.value()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 2), ACTION, st.booleans(), st.integers(0, 2), st.booleans()),
+        max_size=25,
+    ),
+    st.randoms(use_true_random=False),
+)
+def test_text_replicas_converge_even_with_swapped_origins(steps: Any, rng: Any) -> None:
+    net = Replicas()
+    for who, (kind, at, arg), swapped, to, twice in steps:
+        text = arg if isinstance(arg, str) else "x"
+        if swapped:
+            net.hostile(who, at, text)
+        elif kind == "insert":
+            net.local(who, ("insert", at, text))
+        else:
+            net.local(who, ("delete", at, arg if isinstance(arg, int) else 1))
+        pending = net.deliverable(to)
+        if pending:
+            net.deliver(to, rng.choice(pending), twice)
+    net.flush()
+    assert len({doc.value() for doc in net.docs}) == 1
 
 
 MAP_OPS = st.lists(

@@ -217,3 +217,25 @@ def test_a_format_1_state_still_loads_and_takes_ops() -> None:
         copy.apply(["i", 0, "!", ["A", 15], None], "C", 0)
         copy.apply(["d", [["B", 0, 2]]], "B", 0)
     assert doc.value() == again.value() == "Bour à tous 🌍!"
+
+
+def test_an_insert_with_its_origins_swapped_lands_alike_in_any_order() -> None:
+    # A broken or hostile box signs an insert whose right origin ('b') comes before its
+    # left one ('f').  Replicas that cut "abcdefgh" differently (one saw C type then
+    # delete an "X") used to place it differently: they must agree.
+    first = TextDoc()
+    typed_op = first.local_insert("A", 0, "abcdefgh")
+    assert typed_op is not None
+    other = TextDoc()
+    other.apply(typed_op, "A", 0)
+    concurrent = [other.local_insert("C", 3, "X"), other.local_delete("C", 3, 1)]
+    swapped = ["i", 0, "ZZ", ["A", 5], ["A", 1]]
+    orders = [[*concurrent, swapped], [swapped, *concurrent]]
+    values = set()
+    for order in orders:
+        doc = TextDoc()
+        doc.apply(typed_op, "A", 0)
+        for op in order:
+            doc.apply(op, "H" if op is swapped else "C", 0)
+        values.add(doc.value())
+    assert len(values) == 1 and "ZZ" in values.pop()
