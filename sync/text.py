@@ -419,23 +419,20 @@ class TextDoc:
             rb, ri = found
             if rb.c[ri] < ro_c:
                 self._split(rb, ri, ro_c - rb.c[ri])
+                if left is not None and rb is lb and ri <= li:
+                    li += 1  # the cut was at or before the left item, which moved up one
                 ri += 1
-            if left is not None:
-                lb, li = self._find(lo, lc)  # type: ignore[arg-type, misc]  # the cut may move it
-                if (rb is lb and ri <= li) or (
-                    rb is not lb and self._blocks.index(rb) < self._blocks.index(lb)
-                ):
-                    # A right origin at or before the left one: no editor types that, only
-                    # a broken or hostile origin signs it.  Scanning from the left origin
-                    # for a right one that is behind it would stop wherever the local item
-                    # cuts happen to fall, which differ between replicas, and they would
-                    # diverge.  Two integrated items never swap, so "right is not after
-                    # left" reads the same everywhere: integrate it as typed before the
-                    # document's end, the same on every replica.
-                    ro, ro_c = None, _NO_COUNTER
         blocks = self._blocks
         if left is not None:
             bi, i = blocks.index(lb), li
+            if right is not None and (ri <= li if rb is lb else blocks.index(rb) < bi):
+                # A right origin at or before the left one: no editor types that, only a
+                # broken or hostile origin signs it.  Scanning from the left origin for a
+                # right one that is behind it would stop wherever the local item cuts
+                # happen to fall, which differ between replicas, and they would diverge.
+                # Two integrated items never swap, so "right is not after left" reads the
+                # same everywhere: integrate it as typed before the document's end.
+                ro, ro_c = None, _NO_COUNTER
         else:
             bi, i = 0, -1
 
