@@ -175,8 +175,10 @@ class MeshMachine(RuleBasedStateMachine):
 
 # derandomize: the search below is the same on every run.  A random search (the aarch64
 # CI step, 2026-12-02) found the sequence in test_a_relayed_change_reaches_a_box_through_
-# the_protocol, a real convergence gap that the engine had before then as well: pinned
-# there as a strict xfail until it is fixed, rather than failing one CI run in many.
+# the_protocol: one conversation can leave two boxes uneven when one of them links an
+# early arrival during it (the engine did so before then too).  Pinned there as a strict
+# xfail until the protocol sends what becomes sendable mid-conversation, rather than
+# failing one CI run in many.
 MeshMachine.TestCase.settings = settings(
     max_examples=15, stateful_step_count=20, deadline=None, derandomize=True
 )
@@ -200,9 +202,10 @@ _GAP_STEPS: list[tuple[str, dict[str, Any]]] = [
 @pytest.mark.xfail(
     strict=True,
     raises=AssertionError,
-    reason="known gap (found 2026-12-02): after one protocol conversation between box 0 and "
-    "box 2, which held a change of box 1 waiting for its dependencies, the two boxes' "
-    "version vectors differ; a second conversation evens them",
+    reason="known gap (found 2026-12-02): box 0 holds box 1's seq 2 as an early arrival "
+    "(seq 1 missing) and box 2 holds seq 1; the conversation brings seq 1 to box 0, which "
+    "then applies 1 and 2, but what each side sends is fixed when the version vectors "
+    "cross, so box 2 gets seq 2 only at the next conversation",
 )
 def test_a_relayed_change_reaches_a_box_through_the_protocol() -> None:
     machine = MeshMachine()
