@@ -34,7 +34,7 @@ Operations (compact msgpack values, the wire format of ``sync/PROTOCOL.md``):
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from itertools import chain
+from itertools import accumulate, chain
 from operator import add
 from typing import Any, ClassVar, Self
 
@@ -46,7 +46,12 @@ from sync.textdiff import diff_patches
 Id = tuple[str, int]
 
 _BLOCK = 16  # items per block before it splits in two
-_FORMAT = 2  # state format written; format 1 (one row per item) is still read
+# State format written: 3.  [3, origins, o, c, n, text, lo, lc, ro, rc]: the item columns,
+# origins (o, lo, ro) as indexes into `origins` (-1: no neighbour), or all three nil when
+# `origins` has one entry; n negative for a tombstone; text the visible items' texts
+# joined.  Formats 2 (a list of texts, positive lengths) and 1 (one row per item) are
+# still read.
+_FORMAT = 3
 _NO_COUNTER = -1  # the counter column's value where an item has no left/right neighbour
 
 
@@ -499,7 +504,7 @@ class TextDoc:
     # --- state -------------------------------------------------------------------------
 
     def encode_state(self) -> bytes:
-        """Format 2: the item columns end to end, origins as indexes into one table."""
+        """Format 3: the item columns end to end (see ``_FORMAT``)."""
         o: list[str] = []
         c: list[int] = []
         n: list[int] = []
@@ -517,18 +522,21 @@ class TextDoc:
             lc += b.lc
             ro += b.ro
             rc += b.rc
+        # tombstones as negative lengths, and the visible text as ONE string: packing and
+        # unpacking a string per item was most of a state's cost (and its UTF-8 headers)
+        lengths = [k if s is not None else -k for k, s in zip(n, t, strict=True)]
+        text = "".join(filter(None, t))
         table = list(dict.fromkeys(o))  # every neighbour is an item too: tombstones stay
         if len(table) == 1:
-            # a page written on one box: no lookup per item (a third of the encoding)
-            numbers = [0] * len(o)
-            left = [-1 if x is None else 0 for x in lo]
-            right = [-1 if x is None else 0 for x in ro]
+            # a page written on one box: its neighbours' origins follow from their
+            # counters (-1: none), so the three origin columns are left out
+            state = [_FORMAT, table, None, c, lengths, text, None, lc, None, rc]
         else:
             index: dict[str | None, int] = {name: k for k, name in enumerate(table)}
             index[None] = -1
             number = index.__getitem__
             numbers, left, right = [*map(number, o)], [*map(number, lo)], [*map(number, ro)]
-        state = [_FORMAT, table, numbers, c, n, t, left, lc, right, rc]
+            state = [_FORMAT, table, numbers, c, lengths, text, left, lc, right, rc]
         return bytes(msgpack.packb(state, use_bin_type=True))
 
     @classmethod
@@ -539,10 +547,12 @@ class TextDoc:
             raise MalformedInput(f"text state is not valid msgpack: {exc}") from None
         if not isinstance(state, list) or not state:
             raise MalformedInput("text state has an unknown format")
-        if state[0] == 1 and len(state) == 3:
-            columns = _columns_from_rows(state[1], state[2])
-        elif state[0] == _FORMAT and len(state) == 10:
+        if state[0] == _FORMAT and len(state) == 10:
+            columns = _columns_from_format3(state[1], state[2:])
+        elif state[0] == 2 and len(state) == 10:
             columns = _columns_from_format2(state[1], state[2:])
+        elif state[0] == 1 and len(state) == 3:
+            columns = _columns_from_rows(state[1], state[2])
         else:
             raise MalformedInput("text state has an unknown format")
         doc = cls()
@@ -786,6 +796,47 @@ def _columns_from_rows(origins: Any, rows: Any) -> tuple[list[Any], ...]:
     return columns
 
 
+def _columns_from_format3(origins: Any, raw: list[Any]) -> tuple[list[Any], ...]:
+    numbers, c, signed, text, left, lc, right, rc = raw
+    if not isinstance(origins, list) or not all(isinstance(o, str) for o in origins):
+        raise MalformedInput("text state origins are malformed")
+    if not isinstance(text, str) or not all(
+        isinstance(column, list) for column in (c, signed, lc, rc)
+    ):
+        raise MalformedInput("text state columns are malformed")
+    count = len(c)
+    if len(signed) != count or len(lc) != count or len(rc) != count:
+        raise MalformedInput("text state columns differ in length")
+    if signed and (not _ints_within(signed, -(2**63), 2**63) or 0 in signed):
+        raise MalformedInput("text state lengths are malformed")
+    n = list(map(abs, signed))
+    # item k's text is the next n[k] characters of `text`; a tombstone takes none
+    ends = list(accumulate([k if k > 0 else 0 for k in signed]))
+    if (ends[-1] if ends else 0) != len(text):
+        raise MalformedInput("text state content does not match its length")
+    t: list[str | None] = [
+        text[a:b] if a != b else None for a, b in zip([0, *ends], ends, strict=False)
+    ]
+    if numbers is None and left is None and right is None and len(origins) == 1:
+        only = origins[0]
+        o: list[Any] = [only] * count
+        lo: list[Any] = [None if k == _NO_COUNTER else only for k in lc]
+        ro: list[Any] = [None if k == _NO_COUNTER else only for k in rc]
+    else:
+        if not all(
+            isinstance(column, list) and len(column) == count for column in (numbers, left, right)
+        ):
+            raise MalformedInput("text state origin columns are malformed")
+        for indexes, allow_none in ((numbers, False), (left, True), (right, True)):
+            if indexes and not _ints_within(indexes, -1 if allow_none else 0, len(origins) - 1):
+                raise MalformedInput("text state origin index out of its table")
+        name = [*origins, None].__getitem__  # index -1: no neighbour
+        o, lo, ro = list(map(name, numbers)), list(map(name, left)), list(map(name, right))
+    columns = (o, c, n, t, lo, lc, ro, rc)
+    _check_columns(columns, texts_checked=True)
+    return columns
+
+
 def _columns_from_format2(origins: Any, raw: list[Any]) -> tuple[list[Any], ...]:
     if not isinstance(origins, list) or not all(isinstance(o, str) for o in origins):
         raise MalformedInput("text state origins are malformed")
@@ -807,8 +858,11 @@ def _ints_within(values: list[Any], low: int, high: int) -> bool:
     return set(map(type, values)) == {int} and low <= min(values) and max(values) <= high
 
 
-def _check_columns(columns: tuple[list[Any], ...]) -> None:
-    """What decoding a stored state must refuse before it becomes a document."""
+def _check_columns(columns: tuple[list[Any], ...], *, texts_checked: bool = False) -> None:
+    """What decoding a stored state must refuse before it becomes a document.
+
+    `texts_checked`: the texts were cut from one string by the lengths (format 3), so
+    they match their lengths by construction."""
     o, c, n, t, lo, lc, ro, rc = columns
     if not o:
         return
@@ -817,9 +871,11 @@ def _check_columns(columns: tuple[list[Any], ...]) -> None:
     if not _ints_within(lc, _NO_COUNTER, 2**63) or not _ints_within(rc, _NO_COUNTER, 2**63):
         raise MalformedInput("text state neighbour counters are malformed")
     # list comprehensions, not a loop with branches: a box loads thousands of states
-    if not set(map(type, t)) <= {str, type(None)} or [len(s) for s in t if s is not None] != [
-        k for s, k in zip(t, n, strict=True) if s is not None
-    ]:
+    if not texts_checked and (
+        not set(map(type, t)) <= {str, type(None)}
+        or [len(s) for s in t if s is not None]
+        != [k for s, k in zip(t, n, strict=True) if s is not None]
+    ):
         raise MalformedInput("text state content does not match its length")
     for neighbours, counters in ((lo, lc), (ro, rc)):
         if [x is None for x in neighbours] != [k == _NO_COUNTER for k in counters]:

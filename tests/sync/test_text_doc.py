@@ -151,6 +151,18 @@ def test_state_round_trip_keeps_tombstones() -> None:
             [2, ["A"], [0, 0], [0, 0], [1, 1], ["x", "y"], [-1] * 2, [-1] * 2, [-1] * 2, [-1] * 2]
         ),  # one id twice
         msgpack.packb([2, [1], [0], [0], [1], ["x"], [-1], [-1], [-1], [-1]]),
+        # format 3 (one text, signed lengths): text longer or shorter than the visible
+        # lengths, a zero length, one origin column missing, no origin yet nil columns,
+        # columns of unequal length, a text that is not a string, a bad origin index
+        msgpack.packb([3, ["A"], None, [0], [1], "xy", None, [-1], None, [-1]]),
+        msgpack.packb([3, ["A"], None, [0, 1], [2, -1], "x", None, [-1, 1], None, [-1, -1]]),
+        msgpack.packb([3, ["A"], None, [0], [0], "", None, [-1], None, [-1]]),
+        msgpack.packb([3, ["A", "B"], None, [0], [1], "x", [-1], [-1], [-1], [-1]]),
+        msgpack.packb([3, [], None, [], [], "", None, [], None, []]),
+        msgpack.packb([3, ["A"], None, [0], [1, 1], "xy", None, [-1], None, [-1]]),
+        msgpack.packb([3, ["A"], None, [0], [1], ["x"], None, [-1], None, [-1]]),
+        msgpack.packb([3, ["A", "B"], [2], [0], [1], "x", [-1], [-1], [-1], [-1]]),
+        msgpack.packb([3, ["A"], None, [0], [1.0], "x", None, [-1], None, [-1]]),
     ],
 )
 def test_bad_state_is_refused(data: bytes) -> None:
@@ -217,6 +229,39 @@ def test_a_format_1_state_still_loads_and_takes_ops() -> None:
         copy.apply(["i", 0, "!", ["A", 15], None], "C", 0)
         copy.apply(["d", [["B", 0, 2]]], "B", 0)
     assert doc.value() == again.value() == "Bour à tous 🌍!"
+
+
+# The same document written by the engine before states held one text (format 2).
+FORMAT_2_STATE = bytes.fromhex(
+    "9a0292a141a14295000000010095000205000795020302020995a2426fc0a27572a4c3a9cc81ad20c3a020"
+    "746f757320f09f8c8d95ff0000000095ff0104060695ffffff00ff95ffffff07ff"
+)
+
+
+def test_a_format_2_state_still_loads_and_takes_ops() -> None:
+    doc = TextDoc.decode_state(FORMAT_2_STATE)
+    assert doc.value() == "Bouré\u0301 à tous 🌍"
+    assert doc.encode_state() == TextDoc.decode_state(FORMAT_1_STATE).encode_state()
+    doc.apply(["i", 0, "!", ["A", 15], None], "C", 0)
+    doc.apply(["d", [["B", 0, 2]]], "B", 0)
+    assert doc.value() == "Bour à tous 🌍!"
+
+
+@pytest.mark.parametrize("origins", [["A"], ["A", "B"]])
+def test_a_state_round_trip_keeps_every_item(origins: list[str]) -> None:
+    # one origin: the origin columns are left out of the state; two: they are written
+    doc = TextDoc()
+    for k, origin in enumerate(origins * 3):
+        doc.local_insert(origin, k, f"é{k}🌍\u0301")
+    doc.local_delete(origins[0], 1, 3)
+    state = doc.encode_state()
+    assert msgpack.unpackb(state)[0] == 3
+    assert (msgpack.unpackb(state)[2] is None) == (len(origins) == 1)
+    copy = TextDoc.decode_state(state)
+    assert copy.value() == doc.value() and copy.encode_state() == state
+    assert copy.item_count() == doc.item_count()
+    copy.apply(doc.local_insert("Z", 2, "ici"), "Z", 0)
+    assert copy.value() == doc.value()
 
 
 def test_an_insert_with_its_origins_swapped_lands_alike_in_any_order() -> None:
