@@ -19,7 +19,7 @@ single call; the column work runs in C (zip, itertools.accumulate, list comprehe
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from itertools import accumulate
 from operator import sub
 from typing import Any
@@ -125,6 +125,17 @@ def _shape_tree(signature: str) -> Any:
     return stack[0][0]
 
 
+def _name_tree(var: str, node: Any, names: Iterator[str], leaves: list[str]) -> tuple[str, Any]:
+    """(var, node) with every array's children named from `names`; leaves listed.
+
+    A module function, not a closure: a recursive closure is a reference cycle, garbage
+    that only the cyclic collector reclaims (see replica.collector_paused)."""
+    if isinstance(node, list):
+        return var, [_name_tree(next(names), child, names, leaves) for child in node]
+    leaves.append(var)
+    return var, node
+
+
 def _compile_flattener(signature: str) -> Callable[[Any], tuple[Any, ...] | None]:
     """Source of a flattener, one combined check per nesting level, e.g. for "[s[si]]"::
 
@@ -140,15 +151,8 @@ def _compile_flattener(signature: str) -> Callable[[Any], tuple[Any, ...] | None
     """
     names = (f"v{n}" for n in range(1, len(signature) + 1))  # one per character at most
     leaves: list[str] = []  # in signature order (depth first)
-
-    def name_tree(var: str, node: Any) -> tuple[str, Any]:
-        if isinstance(node, list):
-            return var, [name_tree(next(names), child) for child in node]
-        leaves.append(var)
-        return var, node
-
     lines = ["def flatten(v0):"]
-    level = [name_tree("v0", _shape_tree(signature))]
+    level = [_name_tree("v0", _shape_tree(signature), names, leaves)]
     while level:
         checks: list[str] = []
         unpacks: list[str] = []
