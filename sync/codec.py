@@ -18,6 +18,7 @@ Two encodings exist on purpose:
 
 from __future__ import annotations
 
+import io
 import zlib
 from collections.abc import Iterable
 from itertools import accumulate
@@ -42,6 +43,7 @@ __all__ = [
     "decode_segment_envelope",
     "encode_change",
     "encode_segment",
+    "segment_span",
     "unpack",
 ]
 
@@ -375,6 +377,28 @@ def decode_segment_envelope(raw: object, limits: Limits) -> SegmentEnvelope:
         codec,
         body,
     )
+
+
+def segment_span(raw: bytes) -> tuple[str, int, int]:
+    """(origin, first_seq, last_seq) of an encoded segment, read from its first fields only.
+
+    For bookkeeping of what crossed a session (sync/protocol.py): the body is neither
+    copied nor decoded, so this costs the same for a 1 MiB segment as for a tiny one.
+    """
+    try:
+        unpacker = msgpack.Unpacker(io.BytesIO(raw), read_size=128, raw=False)
+        size = unpacker.read_array_header()
+        fields = [unpacker.unpack() for _ in range(4)] if size == 9 else []
+    except (ValueError, TypeError, msgpack.UnpackException) as exc:
+        raise MalformedInput(f"segment: invalid msgpack ({type(exc).__name__})") from exc
+    if not fields or fields[0] != SEGMENT_FORMAT or not _is_int(fields[0]):
+        raise MalformedInput("not a format-1 segment")
+    _, origin, first_seq, count = fields
+    if not isinstance(origin, str) or not _is_int(first_seq) or not _is_int(count):
+        raise MalformedInput("segment origin, first_seq and count are str, int, int")
+    if first_seq < 1 or count < 1:
+        raise MalformedInput("segment first_seq and count must be ints >= 1")
+    return origin, first_seq, first_seq + count - 1
 
 
 def _inflate(envelope: SegmentEnvelope, limits: Limits) -> bytes:

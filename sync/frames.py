@@ -23,13 +23,14 @@ __all__ = [
     "DONE",
     "ERROR",
     "HELLO",
+    "MORE",
     "VV",
     "FrameDecoder",
     "encode_frame",
     "parse_message",
 ]
 
-HELLO, VV, BATCH, ACK, DONE, ERROR = 0, 1, 2, 3, 4, 5
+HELLO, VV, BATCH, ACK, DONE, ERROR, MORE = 0, 1, 2, 3, 4, 5, 6
 DEFAULT_MAX_FRAME = 4 << 20
 _PREFIX = struct.Struct(">I")
 
@@ -41,6 +42,7 @@ _SHAPES: dict[int, tuple[str, tuple[type | tuple[type, ...], ...]]] = {
     ACK: ("ACK", (int,)),
     DONE: ("DONE", ()),
     ERROR: ("ERROR", (int, str)),
+    MORE: ("MORE", ()),  # only to a peer with the MORE capability (sync/protocol.py)
 }
 
 

@@ -12,6 +12,15 @@ Flights (see sync/PROTOCOL.md for the bytes)::
     [VV] + ACK... + BATCH... + DONE   ->
                                       <-      ACK...
 
+What a side sends is not fixed when the version vectors cross: a received batch can link
+early arrivals (or unblock changes waiting for dependencies), so after applying one, a
+side whose version vector passed what the peer is known to hold (`_known`: the peer's VV
+raised by every segment sent or received) sends those changes too: before its DONE (a
+DONE still in our output buffer is withdrawn), or, once DONE is out and the peer speaks
+MORE (capability bit 1), after a MORE frame sent ahead of the batch's ACK, then a new
+DONE.  MORE before the ACK is what lets the peer know, once all its batches are
+acknowledged, that nothing else is coming.
+
 Peers whose version-vector digests match stop after the first exchange (a HELLO of about
 35 bytes each way, plus the initiator's eager VV: about 20 bytes per origin).  Protocol 2
 names origins in a VV by a 16-byte key (BLAKE2b-128 of the node id) instead of the 63-char
@@ -33,6 +42,7 @@ from typing import Protocol
 import msgpack
 
 from sync.change import VersionVector
+from sync.codec import segment_span
 from sync.errors import IncompatibleVersion, MalformedInput, ProtocolError, SyncError, TooLarge
 from sync.frames import (
     ACK,
@@ -41,6 +51,7 @@ from sync.frames import (
     DONE,
     ERROR,
     HELLO,
+    MORE,
     VV,
     FrameDecoder,
     encode_frame,
@@ -50,6 +61,7 @@ from sync.frames import (
 __all__ = [
     "CAPABILITIES",
     "CAP_EAGER_VV",
+    "CAP_MORE",
     "PROTOCOL_VERSION",
     "ReceivedBatch",
     "SyncSession",
@@ -61,18 +73,23 @@ __all__ = [
 PROTOCOL_VERSION = 2
 MIN_PROTOCOL_VERSION = 2  # version 1 (full node ids in VV and HELLO) never shipped
 CAP_EAGER_VV = 1  # the initiator may send its VV with HELLO
-CAPABILITIES = CAP_EAGER_VV
+CAP_MORE = 2  # batches may follow our DONE after a MORE frame (changes linked mid-session)
+CAPABILITIES = CAP_EAGER_VV | CAP_MORE
 EAGER_VV_MAX_ORIGINS = 4  # a larger VV waits for the digest check
 DEFAULT_WINDOW = 4
 DEFAULT_BATCH_BYTES = 1 << 20
 DEFAULT_BATCH_SEGMENTS = 256
 _FRAME_OVERHEAD = 64  # array header, type code, batch number, per-frame slack
+_DONE_FRAME = encode_frame([DONE])
 
 ERR_PROTOCOL, ERR_VERSION, ERR_REJECTED = 1, 2, 3
 
 
 class SyncSource(Protocol):
-    """What a session needs from the replica side."""
+    """What a session needs from the replica side.
+
+    `changes_since` is called once with the peer's VV, then again (with what the peer is
+    known to hold) whenever a received batch made more changes applicable here."""
 
     def version_vector(self) -> VersionVector: ...
 
@@ -142,6 +159,10 @@ class SyncSession:
         self._peer_window = 1
         self._peer_max_frame = DEFAULT_MAX_FRAME
         self._peer_vv: VersionVector | None = None
+        self._peer_keys: dict[bytes, int] = {}  # the peer's VV as sent (origin key -> seq)
+        # origin -> highest seq the peer holds as far as this session knows: its VV, raised
+        # by every segment we queued for it or received from it
+        self._known: VersionVector = {}
         self._peer_done = False
         self._in_sync = False
         # our sending side
@@ -150,9 +171,10 @@ class SyncSession:
         self._next_batch = 1
         self._unacked: set[int] = set()
         self._done_sent = False
+        self._done_at: int | None = None  # where our DONE sits in _out until it is taken
         # our receiving side
         self._expected_batch = 1
-        self._unapplied: set[int] = set()
+        self._unapplied: dict[int, list[bytes]] = {}  # batch number -> its segments
         self.failed: SyncError | None = None
         self.bytes_sent = 0
         self.bytes_received = 0
@@ -178,6 +200,7 @@ class SyncSession:
     def data_to_send(self) -> bytes:
         data = bytes(self._out)
         self._out.clear()
+        self._done_at = None  # what is out is out: a DONE taken here cannot be withdrawn
         self.bytes_sent += len(data)
         return data
 
@@ -200,9 +223,12 @@ class SyncSession:
 
     def acknowledge(self, number: int) -> None:
         """The batch `number` is applied and durable: tell the peer, release its credit."""
-        if number not in self._unapplied:
+        segments = self._unapplied.pop(number, None)
+        if segments is None:
             raise ProtocolError(f"batch {number} is not awaiting acknowledgement")
-        self._unapplied.discard(number)
+        for raw in segments:
+            self._raise_known(raw)
+        self._follow_up()  # before the ACK: a MORE must precede it
         self._emit([ACK, number])
         self._pump()
 
@@ -273,6 +299,12 @@ class SyncSession:
             if self._peer_done:
                 raise ProtocolError("DONE sent twice")
             self._peer_done = True
+        elif kind == MORE:
+            if not self._more_agreed:
+                raise ProtocolError("MORE without the capability")
+            if not self._peer_done:
+                raise ProtocolError("MORE before DONE")
+            self._peer_done = False  # batches, then a new DONE, follow
         return None
 
     def _on_hello(self, message: list[object]) -> None:
@@ -312,9 +344,74 @@ class SyncSession:
         # origins the peer names that we do not hold: nothing of theirs to send anyway
         vv = {o: keyed[k] for o in self.source.origins() if (k := origin_key(o)) in keyed}
         self._peer_vv = vv
+        self._peer_keys = keyed
+        self._known = dict(vv)
         self._send_vv()
-        self._queue = deque(self.source.changes_since(vv))
+        queue = self.source.changes_since(vv)
+        for segment in queue:
+            self._raise_known(segment)
+        self._queue = deque(queue)
         self._pump()
+
+    @property
+    def _more_agreed(self) -> bool:
+        return bool(self.capabilities & self._peer_caps & CAP_MORE)
+
+    def _raise_known(self, raw: bytes) -> None:
+        """The peer holds (or will, once our queue is sent) the segment `raw`, and so
+        its origin's chain up to its last seq."""
+        try:
+            origin, _first, last = segment_span(raw)
+        except MalformedInput:
+            return  # the driver accepted the batch: not ours to refuse here
+        if last > self._known_seq(origin):
+            self._known[origin] = last
+
+    def _known_seq(self, origin: str) -> int:
+        seq = self._known.get(origin)
+        if seq is None:
+            # an origin we learnt of after the peer's VV came: look its key up now
+            seq = self._known[origin] = self._peer_keys.get(origin_key(origin), 0)
+        return seq
+
+    def _follow_up(self) -> None:
+        """After applying a received batch: send what became applied here and the peer
+        does not hold (early arrivals the batch linked, changes it unblocked).
+
+        Only other origins count: ours grows by local edits, which wait for the next
+        session (`node_id` is our origin), so every follow-up carries changes that existed
+        elsewhere, and the exchange ends."""
+        queue = self._queue
+        if queue is None or self.failed is not None:
+            return
+        if self._done_sent and self._done_at is None and not self._more_agreed:
+            return  # an older peer takes nothing after our DONE: the next session will
+        grown = [
+            (origin, seq)
+            for origin, seq in self.source.version_vector().items()
+            if origin != self.node_id and seq > self._known_seq(origin)
+        ]
+        if not grown:
+            return
+        extra = self.source.changes_since(dict(self._known))
+        for raw in extra:
+            self._raise_known(raw)
+        for origin, seq in grown:  # held now, and sent: never a reason for another round
+            if seq > self._known[origin]:
+                self._known[origin] = seq
+        if not extra:
+            return
+        if self._done_sent:
+            self._done_sent = False
+            at = self._done_at
+            if at is not None:
+                # our DONE has not left yet (it was queued in this same turn): withdraw it
+                # rather than say MORE, so the peer sees one DONE, after these batches
+                del self._out[at : at + len(_DONE_FRAME)]
+                self._done_at = None
+            else:
+                self._emit([MORE])
+        queue.extend(extra)
 
     def _pump(self) -> None:
         """Send batches while the peer grants credit; DONE after the last."""
@@ -341,7 +438,8 @@ class SyncSession:
             self._emit([BATCH, number, batch])
         if not queue and not self._done_sent:
             self._done_sent = True
-            self._emit([DONE])
+            self._done_at = len(self._out)
+            self._out += _DONE_FRAME
 
     def _on_batch(self, message: list[object]) -> ReceivedBatch:
         _, number, segments = message
@@ -355,8 +453,9 @@ class SyncSession:
         if not all(isinstance(s, bytes) for s in segments):
             raise MalformedInput("a BATCH holds segments as bin")
         self._expected_batch += 1
-        self._unapplied.add(number)
-        return ReceivedBatch(number, [bytes(s) for s in segments])
+        received = [bytes(s) for s in segments]
+        self._unapplied[number] = received
+        return ReceivedBatch(number, received)
 
     def _on_ack(self, number: int) -> None:
         if number not in self._unacked:

@@ -4,7 +4,7 @@ Both boxes run this same code; the one that connected is the *initiator* (it spe
 first in the sync protocol).  Messages are msgpack maps on the transport's frames:
 
 * ``{"t": "s", "d": bin}``: bytes of the sync protocol stream (sync/PROTOCOL.md: HELLO,
-  version vectors, BATCH, ACK, DONE), cut into frames of at most ``CHUNK`` bytes;
+  version vectors, BATCH, ACK, DONE, MORE), cut into frames of at most ``CHUNK`` bytes;
 * ``{"t": "bg", "h": hex, "o": offset}``: send me ``CHUNK`` bytes of blob ``h`` from
   ``offset``; answered by ``{"t": "bc", "h", "o", "n": total size, "d": bin}``, or
   ``{"t": "bn", "h"}`` when the blob is not held (or not ours to give);
@@ -102,7 +102,8 @@ class _Source:
         return self.replica.version_vector()
 
     def changes_since(self, vv: VersionVector) -> list[bytes]:
-        self.lag = lag(self.replica.version_vector(), vv)
+        if self.lag is None:  # the peer's VV; later calls send what a batch linked here
+            self.lag = lag(self.replica.version_vector(), vv)
         return self.replica.changes_since(vv)
 
     def origins(self) -> list[str]:

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from sync.errors import IncompatibleVersion, MalformedInput, ProtocolError, TooLarge
-from sync.frames import ACK, BATCH, HELLO, VV, encode_frame
-from sync.protocol import ReceivedBatch, SyncSession, vv_digest
+from sync.frames import ACK, BATCH, DONE, HELLO, MORE, VV, encode_frame
+from sync.protocol import CAP_EAGER_VV, CAP_MORE, ReceivedBatch, SyncSession, vv_digest
 from sync.replica import Replica
 from tests.sync.replicas import identity, open_store, replica, snapshot, sync_pair
 from tests.sync.session_driver import run_sessions
@@ -144,6 +144,71 @@ async def test_interrupted_sync_resumes_without_resending_acknowledged_batches(
         assert b.text("p") == "x" * 200
 
 
+def segments_of(author: Replica, count: int) -> list[bytes]:
+    """`count` changes by `author`, one segment each (seqs 1..count)."""
+    for i in range(count):
+        author.insert_text("p", i, "abcdefgh"[i])
+        author.seal()
+    segments = author.changes_since({})
+    assert len(segments) == count
+    return segments
+
+
+@pytest.mark.parametrize("early_side", ["initiator", "responder"])
+def test_an_early_arrival_linked_mid_session_reaches_the_peer_in_the_same_session(
+    early_side: str,
+) -> None:
+    """Box a holds x's seq 2 as an early arrival, box b holds seq 1: the session brings 1
+    to a, which then applies 1 and 2, and sends 2 on (after its DONE: MORE) before the
+    session ends."""
+    x, a, b = replica(1), replica(2), replica(3)
+    first, second = segments_of(x, 2)
+    assert a.apply_segments([second]).waiting == 1 and a.version_vector() == {}
+    b.apply_segments([first])
+    b.insert_text("q", 0, "b")  # so each side has something the other lacks
+    a.insert_text("q", 0, "a")
+    initiator, responder = (a, b) if early_side == "initiator" else (b, a)
+    sync_over_protocol(initiator, responder)
+    assert a.text("p") == b.text("p") == "ab"
+    assert snapshot(a) == snapshot(b) and a.version_vector() == b.version_vector()
+
+
+def test_follow_ups_chain_until_neither_side_has_anything_new() -> None:
+    """Each follow-up links an early arrival on the other side: a takes seq 1 from b and
+    links 2, b takes 2 and links 3, a takes 3 and links 4, within one session."""
+    x, a, b = replica(1), replica(2), replica(3)
+    s1, s2, s3, s4 = segments_of(x, 4)
+    a.apply_segments([s2, s4])
+    b.apply_segments([s1, s3])
+    sa, sb = session(a, True, window=1), session(b, False, window=1)
+    run_sessions(sa, sb, applier(a), applier(b))
+    assert a.text("p") == b.text("p") == "abcd"
+    assert a.version_vector() == b.version_vector() == {x.node_id: 4}
+    assert sa.finished and sb.finished and sa.failed is None and sb.failed is None
+
+
+@pytest.mark.parametrize("old_side", ["initiator", "responder"])
+def test_a_peer_without_more_gets_no_batch_after_our_done(old_side: str) -> None:
+    """An older peer (no MORE bit) takes no batch once our DONE left: the session still
+    ends cleanly and the next one brings the rest.  A DONE not sent yet is withdrawn, so
+    a change linked in the same turn reaches even an older peer."""
+    x, a, b = replica(1), replica(2), replica(3)
+    first, second = segments_of(x, 2)
+    a.apply_segments([second])  # a: the new side, holding seq 2 early
+    b.apply_segments([first])
+    new = session(a, old_side == "responder")
+    old = session(b, old_side == "initiator", capabilities=CAP_EAGER_VV)
+    sessions = (old, new) if old_side == "initiator" else (new, old)
+    appliers = (applier(b), applier(a)) if old_side == "initiator" else (applier(a), applier(b))
+    run_sessions(*sessions, *appliers)
+    assert new.failed is None and old.failed is None
+    assert a.version_vector() == {x.node_id: 2}
+    if old_side == "initiator":  # a's DONE went with its HELLO, before seq 1 came
+        assert b.version_vector() == {x.node_id: 1}
+        sync_over_protocol(a, b)
+    assert b.version_vector() == {x.node_id: 2} and b.text("p") == "ab"
+
+
 def test_incompatible_versions_refuse_clearly() -> None:
     a, b = replica(1), replica(2)
     a.insert_text("p", 0, "x")
@@ -166,9 +231,9 @@ def test_mixed_versions_agree_on_the_highest_common() -> None:
     assert b.text("p") == "x"
 
 
-def hello(r: Replica) -> bytes:
+def hello(r: Replica, capabilities: int = 0) -> bytes:
     digest = vv_digest(r.version_vector())
-    return encode_frame([HELLO, 2, 2, 0, "", 1 << 20, 1, digest])
+    return encode_frame([HELLO, 2, 2, capabilities, "", 1 << 20, 1, digest])
 
 
 @pytest.mark.parametrize(
@@ -188,6 +253,8 @@ def hello(r: Replica) -> bytes:
         (lambda r: hello(r) + encode_frame([VV, {b"x" * 16: -1}]), MalformedInput),
         (lambda r: hello(r) + encode_frame([VV, {r.node_id: 1}]), MalformedInput),  # v1 VV
         (lambda r: hello(r) + encode_frame([9]), MalformedInput),
+        (lambda r: hello(r) + encode_frame([DONE]) + encode_frame([MORE]), ProtocolError),
+        (lambda r: hello(r, CAP_MORE) + encode_frame([MORE]), ProtocolError),  # before DONE
         (lambda r: encode_frame([HELLO, 2, 2, 0, "x", 1 << 20, 0, b"0" * 16]), ProtocolError),
     ],
 )

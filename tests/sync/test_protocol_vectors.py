@@ -10,7 +10,7 @@ import pytest
 from sync.chain import genesis_hash, head_message, seal
 from sync.change import Change
 from sync.codec import Limits, decode_change, encode_change
-from sync.frames import ACK, BATCH, DONE, ERROR, HELLO, VV, encode_frame
+from sync.frames import ACK, BATCH, DONE, ERROR, HELLO, MORE, VV, encode_frame
 from sync.identity import Identity, parse_node_id
 from sync.protocol import encode_vv, origin_key, vv_digest
 
@@ -56,6 +56,7 @@ def computed() -> dict[str, bytes]:
         "frame-ack": encode_frame([ACK, 1]),
         "frame-done": encode_frame([DONE]),
         "frame-error": encode_frame([ERROR, 2, "version"]),
+        "frame-more": encode_frame([MORE]),
     }
 
 
