@@ -3,7 +3,9 @@
 The store is a thin adapter: the replica keeps a journal of what changed (new segments,
 dirty documents, order runs, evidence) and `async_commit` writes all of it in ONE
 transaction with executemany, so a remote batch costs a handful of thread hops whatever its
-size.  Start-up reads the materialised documents and the segment bytes.
+size.  Start-up reads the stored document states and the segment bytes; a state is decoded
+when its document is first used (sync/document_map.py), so a box that serves a few pages
+of a large wiki never decodes the rest.
 
 Document states are written lazily: re-encoding a document costs O(document), so a
 document's state is rewritten only once the ops it received since its stored state are
@@ -11,9 +13,9 @@ worth it (at least `SNAPSHOT_MIN_OPS`, and at least its size / `SNAPSHOT_SIZE_RA
 re-encoding then costs O(1) per op, and replaying them at load about as much as decoding),
 when the oldest of them is `MAX_REPLAY_CHANGES` changes old, or at a checkpoint.  Each
 stored state records `as_of`, the number of changes (in application order) it includes;
-`sync_meta.replay_from` is the first change some stored state lacks.  Load decodes the
-states then replays, from the stored segments, only the ops of changes from `replay_from`
-on, each for the documents whose state lacks it: a bounded replay, never the full history.
+`sync_meta.replay_from` is the first change some stored state lacks.  Load replays, from
+the stored segments, only the ops of changes from `replay_from` on, each for the documents
+whose state lacks it (decoding just those): a bounded replay, never the full history.
 Everything is written in one transaction, so whatever a crash leaves is consistent.
 
 Durability: the daemon opens the database in WAL mode with synchronous=FULL.  A change is
@@ -31,8 +33,8 @@ import msgpack
 
 from sync.chain import Segment, open_envelope
 from sync.codec import Limits, unpack
-from sync.documents import DOC_TYPES, new_document
-from sync.errors import MalformedInput, UnknownDocumentType
+from sync.documents import new_document
+from sync.errors import MalformedInput
 from sync.hlc import HybridClock
 from sync.identity import Identity
 from sync.ingest import IngestResult
@@ -65,17 +67,16 @@ class SyncStore:
     # --- loading ---------------------------------------------------------------------------
 
     async def async_load(self, identity: Identity, **replica_options: Any) -> Replica:
-        """The replica as last committed: materialised documents, no replay."""
+        """The replica as last committed: stored states (decoded on first use) and the
+        bounded replay of what they lack."""
         replica = Replica(identity, **replica_options)
         limits = replica.limits
         conn = self.conn
         as_of: dict[str, int] = {}
+        docs = replica.docs
         async with conn.execute("SELECT name, type, state, as_of FROM sync_document") as cursor:
             async for name, type_name, state, doc_as_of in cursor:
-                cls = DOC_TYPES.get(type_name)
-                if cls is None:
-                    raise UnknownDocumentType(f"stored document {name!r} has type {type_name!r}")
-                replica.docs[name] = cls.decode_state(state)
+                docs.add_stored(name, type_name, state)  # decoded when first used
                 as_of[name] = doc_as_of
         async with conn.execute(
             "SELECT origin, applied, head, sealed_hlc, last_hlc FROM sync_origin"
@@ -267,7 +268,8 @@ class SyncStore:
 
 def _replay(replica: Replica, replay_from: int, as_of: dict[str, int]) -> None:
     """Re-apply the changes numbered `replay_from` on to the documents whose stored state
-    lacks them, and mark those documents dirty again (their state is still not stored)."""
+    lacks them, and mark those documents dirty again (their state is still not stored).
+    Only those documents are decoded."""
     position = 0
     docs = replica.docs
     dirty = replica.dirty_docs
