@@ -4,12 +4,15 @@ segments."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
 
+import sync.store
 from sync.errors import CorruptState, DocumentTypeMismatch, UnknownDocumentType
 from sync.replica import Replica
+from sync.replica import mark_dirty as replica_mark_dirty
 from sync.store import SyncStore
 from tests.sync.replicas import identity, open_store, replica, snapshot
 
@@ -133,6 +136,43 @@ async def test_the_replay_at_load_decodes_only_the_documents_it_replays(tmp_path
         assert set(loaded.dirty_docs) == {"p1", "m2"}
         assert decoded(loaded) == ["m2", "p1"]
         assert snapshot(loaded) == snapshot(a)
+
+
+async def test_the_replay_lets_other_tasks_run_and_gives_the_same_replica(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a = replica(1)
+    async with open_store(tmp_path / "a.db") as store:
+        for n in range(400):
+            a.insert_text(f"p{n % 7}", 0, "é")
+            a.set_key("m", str(n % 50), n)
+        await store.async_commit(a)  # states written lazily: some stored, some replayed
+        at_once = await store.async_load(identity(1))
+        monkeypatch.setattr(sync.store, "REPLAY_SLICE_S", 0.0)  # a turn after every change
+        turns = 0
+        seen: list[int] = []  # the other task's turn count at each op the replay applies
+
+        async def count_turns() -> None:
+            nonlocal turns
+            while True:
+                await asyncio.sleep(0)
+                turns += 1
+
+        def mark_dirty(dirty: dict[str, list[int]], name: str, position: int) -> None:
+            seen.append(turns)
+            replica_mark_dirty(dirty, name, position)
+
+        monkeypatch.setattr(sync.store, "mark_dirty", mark_dirty)
+        counter = asyncio.create_task(count_turns())
+        sliced = await store.async_load(identity(1))
+        counter.cancel()
+        assert len(seen) > 300  # ops replayed
+        assert len(set(seen)) > len(seen) // 2  # the other task ran all along the replay
+        # the segments the replay decoded are back to their compact bytes
+        assert not any(s.is_decoded for log in sliced.logs.values() for s in log.segments)
+        assert sliced.dirty_docs == at_once.dirty_docs
+        assert sliced.applied_total == at_once.applied_total == a.applied_total
+        assert snapshot(sliced) == snapshot(at_once) == snapshot(a)
 
 
 async def test_a_corrupt_state_fails_only_where_its_document_is_used(tmp_path: Path) -> None:
