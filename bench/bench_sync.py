@@ -259,6 +259,7 @@ def w_load(trace: dict[str, Any], workdir: Path) -> dict[str, float]:
         base = rss_mib()
         start = time.perf_counter()
         r = await store.async_load(identity(1))
+        r.docs["page"]  # states decode on first use: timed, as when load decoded them all
         load_s = time.perf_counter() - start
         assert r.text("page") == trace["endContent"]
         gc.collect()
@@ -386,10 +387,25 @@ def w_prepare_100k(workdir: Path, count: int, pages: int) -> dict[str, float]:
     }
 
 
+def _protocol_batches(segments: list[bytes]) -> list[list[bytes]]:
+    """The segments cut as a sync session sends them (BATCH frames of at most the default
+    size)."""
+    from sync.protocol import DEFAULT_BATCH_BYTES
+
+    batches: list[list[bytes]] = [[]]
+    size = 0
+    for raw in segments:
+        if size + len(raw) > DEFAULT_BATCH_BYTES and batches[-1]:
+            batches.append([])
+            size = 0
+        batches[-1].append(raw)
+        size += len(raw)
+    return batches
+
+
 def w_apply_100k(workdir: Path) -> dict[str, float]:
     """Timed: apply and persist every signed remote change, in protocol-sized batches."""
     from sync.codec import Limits
-    from sync.protocol import DEFAULT_BATCH_BYTES
 
     segments = _unpack((workdir / "wiki.segments").read_bytes())
     db = workdir / f"apply-{os.getpid()}.db"
@@ -397,14 +413,7 @@ def w_apply_100k(workdir: Path) -> dict[str, float]:
     async def run() -> dict[str, float]:
         conn, store = await _open_store(db)
         receiver = await store.async_load(identity(4), limits=Limits())
-        batches: list[list[bytes]] = [[]]
-        size = 0
-        for raw in segments:
-            if size + len(raw) > DEFAULT_BATCH_BYTES and batches[-1]:
-                batches.append([])
-                size = 0
-            batches[-1].append(raw)
-            size += len(raw)
+        batches = _protocol_batches(segments)
         start = time.perf_counter()
         for batch in batches:
             await store.async_apply(receiver, batch)
@@ -423,6 +432,76 @@ def w_apply_100k(workdir: Path) -> dict[str, float]:
             "batches": float(len(batches)),
             "segments": float(len(segments)),
             "changes": float(applied),
+        }
+
+    return asyncio.run(run())
+
+
+def w_prepare_wiki_db(workdir: Path) -> dict[str, float]:
+    """Untimed: the wiki's changes applied and committed as a box receives them, stored
+    twice: `wiki-replay.db` as a box leaves it when it stops without a checkpoint (states
+    written lazily: a load replays what they lack) and `wiki.db` after a clean stop
+    (every state stored)."""
+    import shutil
+
+    segments = _unpack((workdir / "wiki.segments").read_bytes())
+
+    async def run() -> None:
+        replay_db, checkpoint_db = workdir / "wiki-replay.db", workdir / "wiki.db"
+        conn, store = await _open_store(replay_db)
+        receiver = await store.async_load(identity(4))
+        for batch in _protocol_batches(segments):
+            await store.async_apply(receiver, batch)
+        await conn.close()  # the WAL is folded into the file: copying it copies the store
+        shutil.copyfile(replay_db, checkpoint_db)
+        conn, store = await _open_store(checkpoint_db)
+        await store.async_commit(receiver, checkpoint=True)
+        await conn.close()
+
+    asyncio.run(run())
+    return {}
+
+
+def w_load_wiki(workdir: Path, db_name: str, pages: int) -> dict[str, float]:
+    """Timed: a box starts and loads its stored wiki replica (10,000 pages by default),
+    then reads one page.  Also the longest the event loop went without running another
+    task during the load (sampled every millisecond): what a visitor's request waits."""
+
+    async def run() -> dict[str, float]:
+        conn, store = await _open_store(workdir / db_name)
+        stalls = [0.0]
+        loading = True
+
+        async def sample() -> None:
+            last = time.perf_counter()
+            while loading:
+                await asyncio.sleep(0.001)
+                now = time.perf_counter()
+                stalls[0] = max(stalls[0], now - last)
+                last = now
+
+        gc.collect()
+        base = rss_mib()
+        sampler = asyncio.create_task(sample())
+        await asyncio.sleep(0)
+        start = time.perf_counter()
+        r = await store.async_load(identity(4))
+        load_s = time.perf_counter() - start
+        loading = False
+        await sampler
+        gc.collect()
+        growth = rss_mib() - base
+        start = time.perf_counter()
+        text = r.text(f"wiki/page-{pages // 2}")
+        read_s = time.perf_counter() - start
+        assert len(text) > 100
+        await conn.close()
+        return {
+            "load_s": load_s,
+            "loaded_rss_mib": growth,
+            "read_page_ms": read_s * 1000,
+            "max_stall_ms": stalls[0] * 1000,
+            "documents": float(len(r.documents())),
         }
 
     return asyncio.run(run())
@@ -569,6 +648,9 @@ WORKERS = {
     "load": lambda args: w_load(load_trace(), Path(args.workdir)),
     "prepare_100k": lambda args: w_prepare_100k(Path(args.workdir), args.count, args.pages),
     "apply_100k": lambda args: w_apply_100k(Path(args.workdir)),
+    "prepare_wiki_db": lambda args: w_prepare_wiki_db(Path(args.workdir)),
+    "load_wiki": lambda args: w_load_wiki(Path(args.workdir), "wiki.db", args.pages),
+    "load_wiki_replay": lambda args: w_load_wiki(Path(args.workdir), "wiki-replay.db", args.pages),
     "sync_one_new": lambda args: w_sync_one_new(Path(args.workdir)),
     "pull_wiki": lambda args: w_pull_wiki(Path(args.workdir)),
     "local_saves": lambda args: w_local_saves(Path(args.workdir), args.saves),
@@ -639,7 +721,9 @@ def main() -> None:
             results.update(medians(engines, args.runs, workdir, args))
             run_worker("prepare_trace_db", workdir, args)
         run_worker("prepare_100k", workdir, args)
+        run_worker("prepare_wiki_db", workdir, args)
         timed = (["load"] if traces else []) + ["apply_100k", "local_saves"]
+        timed += ["load_wiki", "load_wiki_replay"]
         results.update(medians(timed, args.runs, workdir, args))
         results.update(medians(["sync_one_new", "pull_wiki"], 1, workdir, args))
     report(results, args)
@@ -652,6 +736,7 @@ def report(results: dict[str, dict[str, float]], args: argparse.Namespace) -> No
     load = results.get("load") or {"load_s": nan, "wire_replay_s": nan, "loaded_rss_mib": nan}
     apply, one = results["apply_100k"], results["sync_one_new"]
     pull, saves = results["pull_wiki"], results["local_saves"]
+    loaded, replayed = results["load_wiki"], results["load_wiki_replay"]
 
     def fmt(value: float | None, unit: str = "", digits: int = 2) -> str:
         return "—" if value is None else f"{value:.{digits}f}{unit}"
@@ -727,6 +812,22 @@ def report(results: dict[str, dict[str, float]], args: argparse.Namespace) -> No
             fmt(pull["pull_s"], " s"),
             "",
             f"{fmt(pull['bytes'] / 1e6, ' MB', 1)} in {int(pull['flights'])} flights",
+        ),
+        (
+            f"start: load the stored {args.pages}-page wiki (after a clean stop)",
+            "time",
+            fmt(loaded["load_s"] * 1000, " ms", 0),
+            "",
+            f"RSS +{fmt(loaded['loaded_rss_mib'], ' MiB', 1)}, then one page read in "
+            f"{fmt(loaded['read_page_ms'], ' ms')}",
+        ),
+        (
+            "  (after a stop without checkpoint: bounded replay)",
+            "time",
+            fmt(replayed["load_s"], " s"),
+            "",
+            f"RSS +{fmt(replayed['loaded_rss_mib'], ' MiB', 1)}, event loop blocked "
+            f"{fmt(replayed['max_stall_ms'], ' ms', 0)} at most",
         ),
         (
             "local wiki saves (diff + change + signed durable commit each)",

@@ -1,7 +1,8 @@
 """The box's one sync replica: every wiki page, revision note and moderation action.
 
-The replica is loaded on first use, not at start: decoding every document costs memory
-and time that an idle box (or one whose visitors only read lessons) need not pay, and
+The replica is loaded on first use, not at start: reading every stored state and segment
+(documents themselves decode on first use, sync/document_map.py) costs memory and time
+that an idle box (or one whose visitors only read lessons) need not pay, and
 `cryptography` (for signing) loads with it.  Every write goes through `editing()` or
 `apply()`, which hold the database's single writer, so a local save and a batch from a
 peer never interleave, and each ends with one durable commit of the replica's journal.

@@ -82,6 +82,13 @@ class IncompleteVersion(SyncError):
     """A version vector that is not causally closed (it names a change without its deps)."""
 
 
+class CorruptState(SyncError):
+    """A document state in our own store that does not decode: local damage, not a peer's
+    input (so not a MalformedInput, which tells a peer it broke the protocol).  Raised
+    each time that document is used; its stored state is kept as it is, nothing changes,
+    and every other document works."""
+
+
 # --- protocol -----------------------------------------------------------------------------
 
 

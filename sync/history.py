@@ -73,10 +73,10 @@ def document_history(replica: Replica, name: str) -> list[HistoryEntry]:
 
 def value_at(replica: Replica, name: str, version: VersionVector) -> Any:
     """The value `name` had at `version`, which must be causally closed."""
-    current = replica.docs.get(name)
-    if current is None:
+    type_name = replica.docs.type_of(name)  # the current state is not needed: not decoded
+    if type_name is None:
         raise KeyError(name)
-    doc = new_document(current.type_name)
+    doc = new_document(type_name)
     for change in iter_applied(replica):
         if change.seq > version.get(change.origin, 0):
             continue

@@ -99,12 +99,15 @@ def _evidence(kept: Segment, raw: bytes, seq: int) -> Equivocation:
 
 
 def _check_contents(replica: Replica, plan: _Plan, segment: Segment, types: dict[str, str]) -> None:
+    """`types` holds the documents this batch creates so far; the replica's own types are
+    read without decoding a document."""
     changes = segment.changes  # decodes: MalformedInput on a bad body
     if changes[0].hlc <= plan.sealed_hlc:
         raise MalformedInput(f"clock of {segment.origin} went backwards at seq {segment.first_seq}")
     replica.clock.check(changes[-1].hlc)  # strictly increasing, so the last is the max
+    docs = replica.docs
     for name, type_name in segment.docs:  # the segment's document table, not every op
-        known = types.get(name)
+        known = types.get(name) or docs.type_of(name)
         if known is None:
             if type_name not in DOC_TYPES:
                 raise UnknownDocumentType(f"unknown document type {type_name!r} for {name!r}")
@@ -188,7 +191,7 @@ def ingest(replica: Replica, raws: list[bytes]) -> IngestResult:
             forked.add(env.origin)
             equivocations.append(exc)
     # phase 3: contents
-    types = {name: doc.type_name for name, doc in replica.docs.items()}
+    types: dict[str, str] = {}
     for plan in plans.values():
         for segment in plan.new:
             _check_contents(replica, plan, segment, types)

@@ -24,6 +24,7 @@ from typing import Any
 from sync.chain import Segment, seal_columns
 from sync.change import Change, DocOp, VersionVector
 from sync.codec import MAX_DOC_NAME, ChangeColumns, Limits, wire_value
+from sync.document_map import Documents
 from sync.documents import DOC_TYPES, Document, new_document
 from sync.errors import DocumentTypeMismatch, UnencodableValue
 from sync.history import HistoryEntry, document_history, value_at
@@ -98,7 +99,8 @@ class Replica:
         self.limits = limits or Limits()
         self.seal_every = min(seal_every, self.limits.max_segment_changes)
         self.buffer_limit = buffer_limit
-        self.docs: dict[str, Document] = {}
+        # a loaded replica's documents decode on first use (see sync/document_map.py)
+        self.docs = Documents()
         self._own_log = OriginLog(self.node_id)
         self._own_run: OrderRun | None = None
         self.logs: dict[str, OriginLog] = {self.node_id: self._own_log}
@@ -147,8 +149,8 @@ class Replica:
         return value
 
     def documents(self) -> dict[str, str]:
-        """name -> type of every document."""
-        return {name: doc.type_name for name, doc in self.docs.items()}
+        """name -> type of every document (none is decoded for it)."""
+        return self.docs.types()
 
     def version_vector(self) -> VersionVector:
         return dict(self.vv)

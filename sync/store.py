@@ -3,7 +3,9 @@
 The store is a thin adapter: the replica keeps a journal of what changed (new segments,
 dirty documents, order runs, evidence) and `async_commit` writes all of it in ONE
 transaction with executemany, so a remote batch costs a handful of thread hops whatever its
-size.  Start-up reads the materialised documents and the segment bytes.
+size.  Start-up reads the stored document states and the segment bytes; a state is decoded
+when its document is first used (sync/document_map.py), so a box that serves a few pages
+of a large wiki never decodes the rest.
 
 Document states are written lazily: re-encoding a document costs O(document), so a
 document's state is rewritten only once the ops it received since its stored state are
@@ -11,9 +13,9 @@ worth it (at least `SNAPSHOT_MIN_OPS`, and at least its size / `SNAPSHOT_SIZE_RA
 re-encoding then costs O(1) per op, and replaying them at load about as much as decoding),
 when the oldest of them is `MAX_REPLAY_CHANGES` changes old, or at a checkpoint.  Each
 stored state records `as_of`, the number of changes (in application order) it includes;
-`sync_meta.replay_from` is the first change some stored state lacks.  Load decodes the
-states then replays, from the stored segments, only the ops of changes from `replay_from`
-on, each for the documents whose state lacks it: a bounded replay, never the full history.
+`sync_meta.replay_from` is the first change some stored state lacks.  Load replays, from
+the stored segments, only the ops of changes from `replay_from` on, each for the documents
+whose state lacks it (decoding just those): a bounded replay, never the full history.
 Everything is written in one transaction, so whatever a crash leaves is consistent.
 
 Durability: the daemon opens the database in WAL mode with synchronous=FULL.  A change is
@@ -24,15 +26,19 @@ offers local segments up to `offer_limit`, which the store advances after each c
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Iterator
 from typing import Any
 
 import aiosqlite
 import msgpack
 
 from sync.chain import Segment, open_envelope
+from sync.change import Change
 from sync.codec import Limits, unpack
-from sync.documents import DOC_TYPES, new_document
-from sync.errors import MalformedInput, UnknownDocumentType
+from sync.documents import new_document
+from sync.errors import MalformedInput
 from sync.hlc import HybridClock
 from sync.identity import Identity
 from sync.ingest import IngestResult
@@ -54,6 +60,7 @@ _TABLES = (
 SNAPSHOT_MIN_OPS = 64
 SNAPSHOT_SIZE_RATIO = 1  # ops since the stored state >= its size: rewrite it
 MAX_REPLAY_CHANGES = 50_000  # no stored state lags more changes behind than this
+REPLAY_SLICE_S = 0.02  # the replay at load lets other tasks run this often
 
 
 class SyncStore:
@@ -65,17 +72,16 @@ class SyncStore:
     # --- loading ---------------------------------------------------------------------------
 
     async def async_load(self, identity: Identity, **replica_options: Any) -> Replica:
-        """The replica as last committed: materialised documents, no replay."""
+        """The replica as last committed: stored states (decoded on first use) and the
+        bounded replay of what they lack."""
         replica = Replica(identity, **replica_options)
         limits = replica.limits
         conn = self.conn
         as_of: dict[str, int] = {}
+        docs = replica.docs
         async with conn.execute("SELECT name, type, state, as_of FROM sync_document") as cursor:
             async for name, type_name, state, doc_as_of in cursor:
-                cls = DOC_TYPES.get(type_name)
-                if cls is None:
-                    raise UnknownDocumentType(f"stored document {name!r} has type {type_name!r}")
-                replica.docs[name] = cls.decode_state(state)
+                docs.add_stored(name, type_name, state)  # decoded when first used
                 as_of[name] = doc_as_of
         async with conn.execute(
             "SELECT origin, applied, head, sealed_hlc, last_hlc FROM sync_origin"
@@ -108,8 +114,7 @@ class SyncStore:
             replica.new_deps = deps
         if "clock" in meta:
             replica.clock.observe(int(meta["clock"]))
-        with collector_paused():
-            _replay(replica, int(meta.get("replay_from", replica.applied_total)), as_of)
+        await _replay(replica, int(meta.get("replay_from", replica.applied_total)), as_of)
         replica.offer_limit = replica.logs[replica.node_id].sealed_end
         return replica
 
@@ -265,13 +270,12 @@ class SyncStore:
         return str(row[0]) if row else "no answer"
 
 
-def _replay(replica: Replica, replay_from: int, as_of: dict[str, int]) -> None:
-    """Re-apply the changes numbered `replay_from` on to the documents whose stored state
-    lacks them, and mark those documents dirty again (their state is still not stored)."""
+def _changes_from(replica: Replica, replay_from: int) -> Iterator[Change]:
+    """The applied changes numbered `replay_from` on, in application order.  A segment is
+    dropped back to its bytes once its last change was replayed (an origin's changes come
+    in order, so none of it is needed again): freeing every decoded segment at the end
+    stalled the event loop for about a second after a 50,000-change replay."""
     position = 0
-    docs = replica.docs
-    dirty = replica.dirty_docs
-    decoded: list[Segment] = []
     for run in replica.order:
         length = run.last - run.first + 1
         if position + length <= replay_from:
@@ -279,14 +283,32 @@ def _replay(replica: Replica, replay_from: int, as_of: dict[str, int]) -> None:
             continue
         log = replica.logs[run.origin]
         first = run.first + max(replay_from - position, 0)
-        position += first - run.first
+        position += run.last + 1 - run.first
         for seq in range(first, run.last + 1):
             segment = log.segment_at(seq)
             if segment is None:
                 raise MalformedInput(f"stored order names {run.origin}:{seq}, not stored")
-            if not segment.is_decoded:
-                decoded.append(segment)
-            change = segment.changes[seq - segment.first_seq]
+            yield segment.changes[seq - segment.first_seq]
+            if seq == segment.last_seq:
+                segment.drop_decoded()
+
+
+async def _replay(replica: Replica, replay_from: int, as_of: dict[str, int]) -> None:
+    """Re-apply the changes numbered `replay_from` on to the documents whose stored state
+    lacks them, and mark those documents dirty again (their state is still not stored).
+    Only those documents are decoded.
+
+    Up to MAX_REPLAY_CHANGES changes take seconds: every REPLAY_SLICE_S the event loop runs
+    other tasks (nothing else holds this replica yet, so the result is the same).  The
+    collector stays paused for the whole replay, those turns included, as it was before
+    the replay yielded: re-enabled between slices, its collections made the replay of a
+    10,000-page wiki's 50,000 changes about 10 % slower."""
+    docs = replica.docs
+    dirty = replica.dirty_docs
+    changes = _changes_from(replica, replay_from)
+    deadline = time.monotonic() + REPLAY_SLICE_S
+    with collector_paused():
+        for position, change in enumerate(changes, replay_from):
             for name, type_name, op in change.ops:
                 if position < as_of.get(name, 0):
                     continue  # the stored state already includes it
@@ -295,6 +317,6 @@ def _replay(replica: Replica, replay_from: int, as_of: dict[str, int]) -> None:
                     doc = docs[name] = new_document(type_name)
                 doc.apply(op, change.origin, change.hlc)
                 mark_dirty(dirty, name, position)
-            position += 1
-    for segment in decoded:
-        segment.drop_decoded()
+            if time.monotonic() >= deadline:
+                await asyncio.sleep(0)
+                deadline = time.monotonic() + REPLAY_SLICE_S

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from meshportal.app import library_migrations
 from meshportal.identity import create_or_load
 from meshportal.replica_host import ReplicaHost
 from meshportal.store import Database
 from sync.change import Change
+from sync.errors import CorruptState
 from sync.identity import Identity as SyncIdentity
 from sync.replica import Replica
 
@@ -84,6 +87,48 @@ async def test_a_clean_stop_stores_every_lagging_state(tmp_path: Path) -> None:
     await db.close()
     db, host = await _open(tmp_path)
     assert (await host.replica()).text("wiki/p2/body") == "Page 2 : énergie et sobriété"
+    await db.close()
+
+
+async def test_a_corrupt_page_state_fails_that_page_alone(tmp_path: Path) -> None:
+    """States decode on first use: a damaged one fails where its page is used (a view, a
+    save, a peer's batch: CorruptState naming it, nothing changed), not the box's start,
+    and the damaged row is kept for whoever repairs it."""
+    db, host = await _open(tmp_path)
+    async with host.editing() as replica:
+        for n in range(2):
+            replica.replace_text(f"wiki/p{n}/body", f"Page {n} : énergie et sobriété")
+    await host.checkpoint()
+    async with db.transaction() as conn:
+        await conn.execute("UPDATE sync_document SET state = x'c1' WHERE name = 'wiki/p0/body'")
+    await db.close()
+
+    db, host = await _open(tmp_path)
+    replica = await host.replica()
+    assert replica.text("wiki/p1/body") == "Page 1 : énergie et sobriété"
+    with pytest.raises(CorruptState, match="'wiki/p0/body'"):
+        replica.text("wiki/p0/body")
+    other = Replica(SyncIdentity.generate())
+    other.replace_text("wiki/p0/body", "Écrasée ?")
+    other.seal()
+    vv = await host.version_vector()
+    with pytest.raises(CorruptState, match="'wiki/p0/body'"):
+        await host.apply(other.changes_since({}))
+    with pytest.raises(CorruptState, match="'wiki/p0/body'"):
+        async with host.editing() as replica:
+            replica.replace_text("wiki/p0/body", "Écrasée ?")
+    assert await host.version_vector() == vv
+    async with host.editing() as replica:
+        replica.replace_text("wiki/p1/body", "Page 1, encore là")
+    await host.checkpoint()
+    async with db.reader.execute(
+        "SELECT state FROM sync_document WHERE name = 'wiki/p0/body'"
+    ) as cursor:
+        row = await cursor.fetchone()
+    assert row is not None and row[0] == b"\xc1"  # kept as it was, for a repair
+    await db.close()
+    db, host = await _open(tmp_path)
+    assert (await host.replica()).text("wiki/p1/body") == "Page 1, encore là"
     await db.close()
 
 
