@@ -241,8 +241,10 @@ class TextDoc:
             raise PositionError(f"delete {pos}+{length} outside 0..{self._length}")
         ranges: list[list[Any]] = []
         bi, i, off = self._locate(pos)
-        self._hint_item = -1  # tombstones merging below may renumber items before it
         blk = self._blocks[bi]
+        if off and off + length == blk.n[i] and self._backspace(blk, i, off, length):
+            return ["d", [[blk.o[i], blk.c[i] + off, length]]]
+        self._hint_item = -1  # tombstones merging below may renumber items before it
         if off:
             self._split(blk, i, off)
             i += 1
@@ -403,6 +405,39 @@ class TextDoc:
                 self._merge_tombstone(blk, i)
             if len(blk.o) > 2 * _BLOCK:
                 self._rebalance(self._blocks.index(blk))
+
+    def _backspace(self, blk: _Block, i: int, off: int, length: int) -> bool:
+        """Fast path of deleting the last ``length`` characters of visible item i when
+        item i + 1 is the tombstone of the characters right after them (backspacing
+        into what was typed, deleted a moment ago): the tombstone grows backwards over
+        them, where cutting them off and merging the cut into it would insert an item and
+        remove one.  Same items, ids and neighbours as that slower way; item indexes do
+        not move, so the cursor's hint stays valid.  False (nothing done) otherwise."""
+        j = i + 1
+        if j >= len(blk.o) or blk.t[i] is None or blk.t[j] is not None:
+            return False
+        o, start = blk.o[i], blk.c[i] + off  # the first deleted id
+        end = start + length
+        if not (
+            blk.o[j] == o
+            and blk.c[j] == end
+            and blk.lc[j] == end - 1
+            and blk.lo[j] == o
+            and blk.rc[j] == blk.rc[i]
+            and blk.ro[j] == blk.ro[i]
+        ):
+            return False
+        blk.n[i] = off
+        blk.t[i] = blk.t[i][:off]  # type: ignore[index]
+        blk.c[j] = start
+        blk.n[j] += length
+        blk.lc[j] = start - 1
+        blk.visible -= length
+        self._length -= length
+        self._text_cache = None
+        starts = self._runs[o][0]
+        starts[bisect_left(starts, end)] = start  # the tombstone's index entry moves back
+        return True
 
     def _integrate(self, origin: str, counter: int, text: str, left: Any, right: Any) -> None:
         """Place a remote run between its origins, as YATA orders concurrent inserts."""

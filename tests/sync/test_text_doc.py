@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import msgpack
@@ -284,3 +285,64 @@ def test_an_insert_with_its_origins_swapped_lands_alike_in_any_order() -> None:
             doc.apply(op, "H" if op is swapped else "C", 0)
         values.add(doc.value())
     assert len(values) == 1 and "ZZ" in values.pop()
+
+
+class _WithoutBackspacePath(TextDoc):
+    """The text CRDT with its backspace fast path off: every delete cuts then merges."""
+
+    def _backspace(self, blk: Any, i: int, off: int, length: int) -> bool:
+        return False
+
+
+def _index_holds_every_item(doc: TextDoc) -> bool:
+    """Every id-index entry names the block holding that item, and every item has one."""
+    fresh = TextDoc.decode_state(doc.encode_state())
+    for origin, (starts, blocks) in doc._runs.items():
+        if starts != fresh._runs[origin][0]:
+            return False
+        for start, blk in zip(starts, blocks, strict=True):
+            if not any(c == start and o == origin for o, c in zip(blk.o, blk.c, strict=True)):
+                return False
+    return set(doc._runs) == set(fresh._runs)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_backspacing_gives_the_items_cutting_and_merging_give(seed: int) -> None:
+    # typing and backspacing near the cursor (the fast path: a tombstone grows backwards
+    # over the deleted characters) must leave the very items, ids, neighbours and index
+    # that cutting the characters off then merging them into the tombstone leaves
+    rng = random.Random(seed)
+    fast, slow = TextDoc(), _WithoutBackspacePath()
+    cursor = 0
+    for _step in range(300):
+        length = len(fast.value())
+        if length and rng.random() < 0.5:
+            near = min(max(cursor - 1, 0), length - 1)
+            pos = near if rng.random() < 0.7 else rng.randrange(length)
+            count = 1 if rng.random() < 0.7 else rng.randint(1, min(4, length - pos))
+            ops = [doc.local_delete("A", pos, count) for doc in (fast, slow)]
+            cursor = pos
+        else:
+            pos = min(cursor if rng.random() < 0.7 else rng.randint(0, length), length)
+            text = rng.choice(["a", "bc", "é", "🌍", "e\u0301", "xyz"])
+            ops = [doc.local_insert("A", pos, text) for doc in (fast, slow)]
+            cursor = pos + len(text)
+        assert ops[0] == ops[1]
+    assert fast.value() == slow.value()
+    assert fast.encode_state() == slow.encode_state()
+    assert _index_holds_every_item(fast)
+
+
+def test_backspacing_into_a_tombstone_with_another_right_origin_cuts_then_keeps_both() -> None:
+    # 'c' was typed after 'b' once B's 'X' sat there: it is not part of the run "ab"
+    # (its right origin is X), so deleting 'b' must not fold 'b' into c's tombstone
+    docs = (TextDoc(), _WithoutBackspacePath())
+    for doc in docs:
+        doc.local_insert("A", 0, "ab")
+        doc.apply(["i", 0, "X", ["A", 1], None], "B", 0)
+        doc.local_insert("A", 2, "c")
+        doc.local_delete("A", 2, 1)
+        assert doc.local_delete("A", 1, 1) == ["d", [["A", 1, 1]]]
+        assert doc.value() == "aX"
+    assert docs[0].encode_state() == docs[1].encode_state()
+    assert _index_holds_every_item(docs[0])
