@@ -242,8 +242,11 @@ class TextDoc:
         ranges: list[list[Any]] = []
         bi, i, off = self._locate(pos)
         blk = self._blocks[bi]
-        if off and off + length == blk.n[i] and self._backspace(blk, i, off, length):
-            return ["d", [[blk.o[i], blk.c[i] + off, length]]]
+        if off:
+            if off + length == blk.n[i] and self._backspace(blk, i, off, length):
+                return ["d", [[blk.o[i], blk.c[i] + off, length]]]
+        elif length < blk.n[i] and self._delete_front(blk, i, length):
+            return ["d", [[blk.o[i], blk.c[i] - length, length]]]
         self._hint_item = -1  # tombstones merging below may renumber items before it
         if off:
             self._split(blk, i, off)
@@ -437,6 +440,40 @@ class TextDoc:
         self._text_cache = None
         starts = self._runs[o][0]
         starts[bisect_left(starts, end)] = start  # the tombstone's index entry moves back
+        return True
+
+    def _delete_front(self, blk: _Block, i: int, length: int) -> bool:
+        """Fast path of deleting the first ``length`` characters (not all) of visible
+        item i when item i - 1 is the tombstone of the characters right before them
+        (deleting forwards): the tombstone grows over them and item i starts after them,
+        the items, ids and neighbours that cutting them off and merging the cut into the
+        tombstone would leave.  False (nothing done) otherwise."""
+        if i == 0:
+            return False
+        h = i - 1
+        o, start = blk.o[i], blk.c[i]
+        if not (
+            blk.t[h] is None
+            and blk.t[i] is not None
+            and blk.o[h] == o
+            and blk.c[h] + blk.n[h] == start
+            and blk.lc[i] == start - 1
+            and blk.lo[i] == o
+            and blk.rc[h] == blk.rc[i]
+            and blk.ro[h] == blk.ro[i]
+        ):
+            return False
+        end = start + length
+        blk.n[h] += length
+        blk.c[i] = end
+        blk.n[i] -= length
+        blk.t[i] = blk.t[i][length:]  # type: ignore[index]
+        blk.lc[i] = end - 1
+        blk.visible -= length
+        self._length -= length
+        self._text_cache = None
+        starts = self._runs[o][0]
+        starts[bisect_left(starts, start)] = end  # item i's index entry moves on
         return True
 
     def _integrate(self, origin: str, counter: int, text: str, left: Any, right: Any) -> None:

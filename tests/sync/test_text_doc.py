@@ -288,9 +288,12 @@ def test_an_insert_with_its_origins_swapped_lands_alike_in_any_order() -> None:
 
 
 class _WithoutBackspacePath(TextDoc):
-    """The text CRDT with its backspace fast path off: every delete cuts then merges."""
+    """The text CRDT with its delete fast paths off: every delete cuts then merges."""
 
     def _backspace(self, blk: Any, i: int, off: int, length: int) -> bool:
+        return False
+
+    def _delete_front(self, blk: Any, i: int, length: int) -> bool:
         return False
 
 
@@ -308,16 +311,16 @@ def _index_holds_every_item(doc: TextDoc) -> bool:
 
 @pytest.mark.parametrize("seed", range(40))
 def test_backspacing_gives_the_items_cutting_and_merging_give(seed: int) -> None:
-    # typing and backspacing near the cursor (the fast path: a tombstone grows backwards
-    # over the deleted characters) must leave the very items, ids, neighbours and index
-    # that cutting the characters off then merging them into the tombstone leaves
+    # typing, backspacing and deleting forwards near the cursor (the fast paths: a
+    # tombstone grows over the deleted characters) must leave the very items, ids,
+    # neighbours and index that cutting them off then merging them into it leaves
     rng = random.Random(seed)
     fast, slow = TextDoc(), _WithoutBackspacePath()
     cursor = 0
     for _step in range(300):
         length = len(fast.value())
         if length and rng.random() < 0.5:
-            near = min(max(cursor - 1, 0), length - 1)
+            near = min(max(cursor - rng.randint(0, 1), 0), length - 1)  # back or forwards
             pos = near if rng.random() < 0.7 else rng.randrange(length)
             count = 1 if rng.random() < 0.7 else rng.randint(1, min(4, length - pos))
             ops = [doc.local_delete("A", pos, count) for doc in (fast, slow)]
