@@ -23,7 +23,8 @@ what was refused (``IngestResult.equivocations``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any
 
 from sync.chain import Segment, open_envelope, verify_head
@@ -159,6 +160,28 @@ def _link(replica: Replica, plan: _Plan, segment: Segment) -> None:
 
 
 def ingest(replica: Replica, raws: list[bytes]) -> IngestResult:
+    """Validate then apply a batch, in one go (see the module docstring)."""
+    steps = ingest_steps(replica, raws, None)
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            result: IngestResult = done.value
+            return result
+
+
+def ingest_steps(
+    replica: Replica, raws: list[bytes], slice_s: float | None
+) -> Generator[None, None, IngestResult]:
+    """ingest() as a generator that pauses between changes while applying.
+
+    Everything that can refuse the batch runs before the first pause, so an error comes
+    out of the first ``next()`` with nothing changed.  Then, with `slice_s` set, it yields
+    whenever that long has passed since it started or last yielded, always between two
+    changes: a reader between two steps sees the documents with a causal prefix of the
+    batch applied, never half a change.  The caller must drive it to the end (applying
+    checked ops cannot fail); the replica's version vector, logs and journal are updated
+    after the last step, and the result is the generator's return value."""
     limits = replica.limits
     if len(raws) > limits.max_batch_segments:
         raise TooLarge(f"batch of {len(raws)} segments (limit {limits.max_batch_segments})")
@@ -192,9 +215,12 @@ def ingest(replica: Replica, raws: list[bytes]) -> IngestResult:
             equivocations.append(exc)
     # phase 3: contents
     types: dict[str, str] = {}
+    pace = _Pace(slice_s)
     for plan in plans.values():
         for segment in plan.new:
-            _check_contents(replica, plan, segment, types)
+            _check_contents(replica, plan, segment, types)  # decodes: about 1 ms
+            if pace.due():
+                yield
         for segment in plan.early.values():
             if segment not in plan.log.early.values():
                 segment.changes  # noqa: B018 - decode now so a bad body is refused now
@@ -211,8 +237,16 @@ def ingest(replica: Replica, raws: list[bytes]) -> IngestResult:
         raise BufferFull(
             f"{waiting} changes would wait for predecessors (limit {replica.buffer_limit})"
         )
-    fresh = _check_ops(replica, applied)
-    _apply(replica, applied, fresh)
+    fresh = yield from _check_ops(replica, applied, pace)
+    if slice_s is None:
+        _apply(replica, applied, fresh)
+    else:
+        start = 0
+        while start < len(applied):
+            end = _apply(replica, applied, fresh, start, pace)
+            if end < len(applied):
+                yield
+            start = end
 
     # commit: nothing below can fail
     for origin, plan in plans.items():
@@ -300,12 +334,37 @@ def _schedule(replica: Replica, plans: dict[str, _Plan]) -> tuple[list[Change], 
     return applied, vv
 
 
-def _check_ops(replica: Replica, applied: list[Change]) -> dict[str, Document]:
-    """Check every op in application order (MalformedOp); returns the documents to create."""
+class _Pace:
+    """When ingest_steps pauses: once `slice_s` has passed since it started or last
+    paused, looked at every _CLOCK_EVERY changes (never, without a `slice_s`)."""
+
+    __slots__ = ("deadline", "slice_s")
+
+    def __init__(self, slice_s: float | None) -> None:
+        self.slice_s = slice_s
+        self.deadline = 0.0 if slice_s is None else time.monotonic() + slice_s
+
+    def due(self) -> bool:
+        """True (and the next slice starts) when it is time to pause."""
+        if self.slice_s is None or time.monotonic() <= self.deadline:
+            return False
+        self.deadline = time.monotonic() + self.slice_s
+        return True
+
+
+_CLOCK_EVERY = 64  # changes checked or applied between two looks at the clock
+
+
+def _check_ops(
+    replica: Replica, applied: list[Change], pace: _Pace
+) -> Generator[None, None, dict[str, Document]]:
+    """Check every op in application order (MalformedOp); returns the documents to create.
+    Pauses when `pace` says so: checking changes nothing, and nothing else changes the
+    replica meanwhile (see Replica.apply_segments_in_steps)."""
     docs = replica.docs
     fresh: dict[str, Document] = {}
     checkers: dict[str, Callable[[Any, str, int], None]] = {}
-    for origin, _seq, hlc, _deps, ops in applied:
+    for index, (origin, _seq, hlc, _deps, ops) in enumerate(applied):
         for name, type_name, op in ops:
             check = checkers.get(name)
             if check is None:
@@ -314,18 +373,33 @@ def _check_ops(replica: Replica, applied: list[Change]) -> dict[str, Document]:
                     doc = fresh[name] = new_document(type_name)
                 check = checkers[name] = doc.checker()
             check(op, origin, hlc)
+        if index % _CLOCK_EVERY == 0 and pace.due():
+            yield
     return fresh
 
 
-def _apply(replica: Replica, applied: list[Change], fresh: dict[str, Document]) -> None:
+def _apply(
+    replica: Replica,
+    applied: list[Change],
+    fresh: dict[str, Document],
+    start: int = 0,
+    pace: _Pace | None = None,
+) -> int:
+    """Apply the checked changes from `start` on, until `pace` says to pause if one is
+    given; returns the index of the first change not applied."""
     docs = replica.docs
-    docs.update(fresh)
+    if start == 0:
+        docs.update(fresh)
     last_name: str | None = None
     apply_op: Callable[[Any, str, int], None] | None = None
-    for origin, _seq, hlc, _deps, ops in applied:
+    for index in range(start, len(applied)):
+        origin, _seq, hlc, _deps, ops = applied[index]
         for name, _type, op in ops:
             if name != last_name:  # consecutive ops mostly hit one document
                 apply_op = docs[name].apply_checked
                 last_name = name
             assert apply_op is not None
             apply_op(op, origin, hlc)
+        if pace is not None and index % _CLOCK_EVERY == 0 and pace.due():
+            return index + 1
+    return len(applied)

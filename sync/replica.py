@@ -17,7 +17,7 @@ memory stays bounded.
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -30,7 +30,7 @@ from sync.errors import DocumentTypeMismatch, UnencodableValue
 from sync.history import HistoryEntry, document_history, value_at
 from sync.hlc import HybridClock
 from sync.identity import Identity
-from sync.ingest import IngestResult, ingest
+from sync.ingest import IngestResult, ingest, ingest_steps
 from sync.log import OrderRun, OriginLog, segment_rank
 
 __all__ = ["Listener", "Replica", "collector_paused", "mark_dirty"]
@@ -42,6 +42,7 @@ _new_change = tuple.__new__
 DEFAULT_SEAL_EVERY = 4096
 DEFAULT_BUFFER_LIMIT = 65_536
 MAX_SEGMENT_BYTES = 1 << 20  # one segment always fits in one BATCH frame of the protocol
+APPLY_SLICE_S = 0.02  # apply_segments_in_steps pauses this often
 
 
 @contextmanager
@@ -401,6 +402,26 @@ class Replica:
         """
         with collector_paused():
             result = ingest(self, list(raws))
+        if result.applied and self.listeners:
+            self._notify(result.applied, False)
+        return result
+
+    def apply_segments_in_steps(
+        self, raws: Iterable[bytes], slice_s: float | None = None
+    ) -> Generator[None, None, IngestResult]:
+        """apply_segments() that pauses about every `slice_s` seconds (APPLY_SLICE_S by
+        default) while applying, so that an event loop can serve others between the
+        steps (SyncStore.async_apply).
+
+        Bad input raises from the first ``next()`` with nothing changed, as
+        apply_segments() does.  Between steps the documents hold a causal prefix of the
+        batch, whole changes only; the version vector and logs follow at the end.  The
+        caller must drive it to the end, and make no other change to this replica
+        meanwhile (the daemon holds its write lock)."""
+        if slice_s is None:
+            slice_s = APPLY_SLICE_S
+        with collector_paused():
+            result = yield from ingest_steps(self, list(raws), slice_s)
         if result.applied and self.listeners:
             self._notify(result.applied, False)
         return result

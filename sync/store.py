@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import Any
 
 import aiosqlite
@@ -61,6 +61,7 @@ SNAPSHOT_MIN_OPS = 64
 SNAPSHOT_SIZE_RATIO = 1  # ops since the stored state >= its size: rewrite it
 MAX_REPLAY_CHANGES = 50_000  # no stored state lags more changes behind than this
 REPLAY_SLICE_S = 0.02  # the replay at load lets other tasks run this often
+_STATES_PER_STEP = 256  # states encoded between two turns of the event loop (~20 ms)
 
 
 class SyncStore:
@@ -138,11 +139,20 @@ class SyncStore:
                 and ops * SNAPSHOT_SIZE_RATIO >= replica.docs[name].size_hint()
             )
         ]
-        with collector_paused():  # thousands of states encoded: see collector_paused
-            states = [
-                (name, replica.docs[name].type_name, replica.docs[name].encode_state(), position)
-                for name in dirty
-            ]
+        # Thousands of states may be due at once (the replay bound): encoded in steps that
+        # let other tasks run between them, the collector paused in each (see
+        # collector_paused).  Nothing else changes the replica meanwhile (the caller
+        # holds the daemon's write lock), and nothing is written before all are encoded.
+        states: list[tuple[str, str, bytes, int]] = []
+        docs = replica.docs
+        for first in range(0, len(dirty), _STATES_PER_STEP):
+            if first:
+                await asyncio.sleep(0)
+            with collector_paused():
+                states += [
+                    (name, docs[name].type_name, docs[name].encode_state(), position)
+                    for name in dirty[first : first + _STATES_PER_STEP]
+                ]
         stored = set(dirty)
         replay_from = min(
             (first for name, (first, _ops) in replica.dirty_docs.items() if name not in stored),
@@ -214,7 +224,7 @@ class SyncStore:
         replica and the store are unchanged and the error propagates; equivocating
         segments are refused alone (see Replica.apply_segments) and their evidence is
         stored with the rest of the batch."""
-        result = replica.apply_segments(raws)
+        result = await _applied_in_steps(replica.apply_segments_in_steps(raws))
         await self.async_commit(replica)
         return result
 
@@ -268,6 +278,26 @@ class SyncStore:
         async with self.conn.execute("PRAGMA integrity_check") as cursor:
             row = await cursor.fetchone()
         return str(row[0]) if row else "no answer"
+
+
+async def _applied_in_steps(steps: Generator[None, None, IngestResult]) -> IngestResult:
+    """Drive Replica.apply_segments_in_steps, letting other tasks run between its steps: a
+    1 MiB batch from a peer takes most of a second here (several on a Pi), and visitors'
+    pages would wait for all of it.  Cancelled between steps (the peer went away, the
+    daemon stops), it still finishes the batch before the cancellation goes on: checked
+    changes cannot fail to apply, and a replica left half-applied would be wrong."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            result: IngestResult = done.value
+            return result
+        try:
+            await asyncio.sleep(0)
+        except asyncio.CancelledError:
+            for _step in steps:
+                pass
+            raise
 
 
 def _changes_from(replica: Replica, replay_from: int) -> Iterator[Change]:
