@@ -15,6 +15,10 @@ Phases, each of which may raise before any state changes:
 5. application: ops that were checked cannot fail, so no document is ever snapshotted or
    rolled back (a snapshot would cost O(document) for every document a batch touches).
 
+`ingest_steps` runs the same phases as a generator that pauses between changes from phase
+3 on (SyncStore.async_apply drives it, so a daemon keeps serving pages while a big batch
+applies); `ingest` runs it in one go.
+
 Equivocation does not refuse the batch: the origin's conflicting segment (and whatever of
 that origin follows it in the batch) is dropped, both signed segments are recorded as
 evidence, the first stays, and the rest of the batch applies atomically.  The result lists
