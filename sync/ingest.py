@@ -15,9 +15,9 @@ Phases, each of which may raise before any state changes:
 5. application: ops that were checked cannot fail, so no document is ever snapshotted or
    rolled back (a snapshot would cost O(document) for every document a batch touches).
 
-`ingest_steps` runs the same phases as a generator that pauses between changes from phase
-3 on (SyncStore.async_apply drives it, so a daemon keeps serving pages while a big batch
-applies); `ingest` runs it in one go.
+`ingest` is a generator that may pause between segments or changes from phase 3 on, as a
+`Pace` (sync/pace.py) says: SyncStore.async_apply awaits at each pause, so a daemon keeps
+serving pages while a big batch applies; Replica.apply_segments never pauses.
 
 Equivocation does not refuse the batch: the origin's conflicting segment (and whatever of
 that origin follows it in the batch) is dropped, both signed segments are recorded as
@@ -27,7 +27,6 @@ what was refused (``IngestResult.equivocations``).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +44,7 @@ from sync.errors import (
     UnknownDocumentType,
 )
 from sync.log import OrderRun, OriginLog
+from sync.pace import Pace
 
 if TYPE_CHECKING:
     from sync.documents import Document
@@ -163,29 +163,15 @@ def _link(replica: Replica, plan: _Plan, segment: Segment) -> None:
     plan.head = segment.head_hash
 
 
-def ingest(replica: Replica, raws: list[bytes]) -> IngestResult:
-    """Validate then apply a batch, in one go (see the module docstring)."""
-    steps = ingest_steps(replica, raws, None)
-    while True:
-        try:
-            next(steps)
-        except StopIteration as done:
-            result: IngestResult = done.value
-            return result
+def ingest(replica: Replica, raws: list[bytes], pace: Pace) -> Generator[None, None, IngestResult]:
+    """Validate then apply a batch, as a generator that pauses (yields) when `pace` says
+    so, always between two segments or two changes; the result is its return value.
 
-
-def ingest_steps(
-    replica: Replica, raws: list[bytes], slice_s: float | None
-) -> Generator[None, None, IngestResult]:
-    """ingest() as a generator that pauses between changes while applying.
-
-    Everything that can refuse the batch runs before the first pause, so an error comes
-    out of the first ``next()`` with nothing changed.  Then, with `slice_s` set, it yields
-    whenever that long has passed since it started or last yielded, always between two
-    changes: a reader between two steps sees the documents with a causal prefix of the
-    batch applied, never half a change.  The caller must drive it to the end (applying
-    checked ops cannot fail); the replica's version vector, logs and journal are updated
-    after the last step, and the result is the generator's return value."""
+    An error can come out of any ``next()`` until the checks are done, always with
+    nothing changed.  Once applying has begun, a reader between two pauses sees the
+    documents with a causal prefix of the batch applied, never half a change; the
+    caller must drive it to the end (applying checked ops cannot fail).  The replica's
+    version vector, logs and journal are updated after the last pause."""
     limits = replica.limits
     if len(raws) > limits.max_batch_segments:
         raise TooLarge(f"batch of {len(raws)} segments (limit {limits.max_batch_segments})")
@@ -219,7 +205,6 @@ def ingest_steps(
             equivocations.append(exc)
     # phase 3: contents
     types: dict[str, str] = {}
-    pace = _Pace(slice_s)
     for plan in plans.values():
         for segment in plan.new:
             _check_contents(replica, plan, segment, types)  # decodes: about 1 ms
@@ -242,15 +227,11 @@ def ingest_steps(
             f"{waiting} changes would wait for predecessors (limit {replica.buffer_limit})"
         )
     fresh = yield from _check_ops(replica, applied, pace)
-    if slice_s is None:
-        _apply(replica, applied, fresh)
-    else:
-        start = 0
-        while start < len(applied):
-            end = _apply(replica, applied, fresh, start, pace)
-            if end < len(applied):
-                yield
-            start = end
+    replica.docs.update(fresh)
+    done = _apply(replica, applied, 0, pace)
+    while done < len(applied):
+        yield
+        done = _apply(replica, applied, done, pace)
 
     # commit: nothing below can fail
     for origin, plan in plans.items():
@@ -338,29 +319,8 @@ def _schedule(replica: Replica, plans: dict[str, _Plan]) -> tuple[list[Change], 
     return applied, vv
 
 
-class _Pace:
-    """When ingest_steps pauses: once `slice_s` has passed since it started or last
-    paused, looked at every _CLOCK_EVERY changes (never, without a `slice_s`)."""
-
-    __slots__ = ("deadline", "slice_s")
-
-    def __init__(self, slice_s: float | None) -> None:
-        self.slice_s = slice_s
-        self.deadline = 0.0 if slice_s is None else time.monotonic() + slice_s
-
-    def due(self) -> bool:
-        """True (and the next slice starts) when it is time to pause."""
-        if self.slice_s is None or time.monotonic() <= self.deadline:
-            return False
-        self.deadline = time.monotonic() + self.slice_s
-        return True
-
-
-_CLOCK_EVERY = 64  # changes checked or applied between two looks at the clock
-
-
 def _check_ops(
-    replica: Replica, applied: list[Change], pace: _Pace
+    replica: Replica, applied: list[Change], pace: Pace
 ) -> Generator[None, None, dict[str, Document]]:
     """Check every op in application order (MalformedOp); returns the documents to create.
     Pauses when `pace` says so: checking changes nothing, and nothing else changes the
@@ -368,7 +328,7 @@ def _check_ops(
     docs = replica.docs
     fresh: dict[str, Document] = {}
     checkers: dict[str, Callable[[Any, str, int], None]] = {}
-    for index, (origin, _seq, hlc, _deps, ops) in enumerate(applied):
+    for origin, _seq, hlc, _deps, ops in applied:
         for name, type_name, op in ops:
             check = checkers.get(name)
             if check is None:
@@ -377,23 +337,15 @@ def _check_ops(
                     doc = fresh[name] = new_document(type_name)
                 check = checkers[name] = doc.checker()
             check(op, origin, hlc)
-        if index % _CLOCK_EVERY == 0 and pace.due():
+        if pace.due():
             yield
     return fresh
 
 
-def _apply(
-    replica: Replica,
-    applied: list[Change],
-    fresh: dict[str, Document],
-    start: int = 0,
-    pace: _Pace | None = None,
-) -> int:
-    """Apply the checked changes from `start` on, until `pace` says to pause if one is
-    given; returns the index of the first change not applied."""
+def _apply(replica: Replica, applied: list[Change], start: int, pace: Pace) -> int:
+    """Apply the checked changes from `start` on until `pace` says to pause; returns the
+    index of the first change not applied."""
     docs = replica.docs
-    if start == 0:
-        docs.update(fresh)
     last_name: str | None = None
     apply_op: Callable[[Any, str, int], None] | None = None
     for index in range(start, len(applied)):
@@ -404,6 +356,6 @@ def _apply(
                 last_name = name
             assert apply_op is not None
             apply_op(op, origin, hlc)
-        if pace is not None and index % _CLOCK_EVERY == 0 and pace.due():
+        if pace.due():
             return index + 1
     return len(applied)

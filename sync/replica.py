@@ -30,8 +30,9 @@ from sync.errors import DocumentTypeMismatch, UnencodableValue
 from sync.history import HistoryEntry, document_history, value_at
 from sync.hlc import HybridClock
 from sync.identity import Identity
-from sync.ingest import IngestResult, ingest, ingest_steps
+from sync.ingest import IngestResult, ingest
 from sync.log import OrderRun, OriginLog, segment_rank
+from sync.pace import NEVER, Pace
 
 __all__ = ["Listener", "Replica", "collector_paused", "mark_dirty"]
 
@@ -42,7 +43,6 @@ _new_change = tuple.__new__
 DEFAULT_SEAL_EVERY = 4096
 DEFAULT_BUFFER_LIMIT = 65_536
 MAX_SEGMENT_BYTES = 1 << 20  # one segment always fits in one BATCH frame of the protocol
-APPLY_SLICE_S = 0.02  # apply_segments_in_steps pauses this often
 
 
 @contextmanager
@@ -400,28 +400,28 @@ class Replica:
         segments are refused alone: evidence recorded, the rest applied, and the refusals
         listed in the result (see PROTOCOL.md).  Duplicates are no-ops.
         """
-        with collector_paused():
-            result = ingest(self, list(raws))
-        if result.applied and self.listeners:
-            self._notify(result.applied, False)
-        return result
+        try:
+            next(self._applying(raws, Pace(NEVER)))
+        except StopIteration as done:
+            result: IngestResult = done.value
+            return result
+        raise AssertionError("a batch paused with no slice to end")
 
-    def apply_segments_in_steps(
-        self, raws: Iterable[bytes], slice_s: float | None = None
-    ) -> Generator[None, None, IngestResult]:
-        """apply_segments() that pauses about every `slice_s` seconds (APPLY_SLICE_S by
-        default) while applying, so that an event loop can serve others between the
-        steps (SyncStore.async_apply).
+    def apply_segments_in_steps(self, raws: Iterable[bytes]) -> Generator[None, None, IngestResult]:
+        """apply_segments() that pauses every slice (sync/pace.py) while it checks and
+        applies, so that an event loop can serve others between the steps
+        (SyncStore.async_apply); the result is its return value.
 
-        Bad input raises from the first ``next()`` with nothing changed, as
-        apply_segments() does.  Between steps the documents hold a causal prefix of the
+        Bad input raises from a ``next()`` before anything changed, as apply_segments()
+        does.  Once applying, between steps the documents hold a causal prefix of the
         batch, whole changes only; the version vector and logs follow at the end.  The
         caller must drive it to the end, and make no other change to this replica
         meanwhile (the daemon holds its write lock)."""
-        if slice_s is None:
-            slice_s = APPLY_SLICE_S
+        return self._applying(raws, Pace())
+
+    def _applying(self, raws: Iterable[bytes], pace: Pace) -> Generator[None, None, IngestResult]:
         with collector_paused():
-            result = yield from ingest_steps(self, list(raws), slice_s)
+            result = yield from ingest(self, list(raws), pace)
         if result.applied and self.listeners:
             self._notify(result.applied, False)
         return result

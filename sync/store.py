@@ -27,7 +27,6 @@ offers local segments up to `offer_limit`, which the store advances after each c
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Generator, Iterator
 from typing import Any
 
@@ -43,6 +42,7 @@ from sync.hlc import HybridClock
 from sync.identity import Identity
 from sync.ingest import IngestResult
 from sync.log import OrderRun, OriginLog, segment_rank
+from sync.pace import Pace
 from sync.replica import Replica, collector_paused, mark_dirty
 
 __all__ = ["SyncStore"]
@@ -60,8 +60,6 @@ _TABLES = (
 SNAPSHOT_MIN_OPS = 64
 SNAPSHOT_SIZE_RATIO = 1  # ops since the stored state >= its size: rewrite it
 MAX_REPLAY_CHANGES = 50_000  # no stored state lags more changes behind than this
-REPLAY_SLICE_S = 0.02  # the replay at load lets other tasks run this often
-_STATES_PER_STEP = 256  # states encoded between two turns of the event loop (~20 ms)
 
 
 class SyncStore:
@@ -139,20 +137,19 @@ class SyncStore:
                 and ops * SNAPSHOT_SIZE_RATIO >= replica.docs[name].size_hint()
             )
         ]
-        # Thousands of states may be due at once (the replay bound): encoded in steps that
-        # let other tasks run between them, the collector paused in each (see
-        # collector_paused).  Nothing else changes the replica meanwhile (the caller
-        # holds the daemon's write lock), and nothing is written before all are encoded.
+        # Thousands of states may be due at once (the replay bound): other tasks run
+        # between slices of them (sync/pace.py).  Nothing else changes the replica
+        # meanwhile (the caller holds the daemon's write lock), and nothing is written
+        # before all are encoded.
         states: list[tuple[str, str, bytes, int]] = []
         docs = replica.docs
-        for first in range(0, len(dirty), _STATES_PER_STEP):
-            if first:
-                await asyncio.sleep(0)
-            with collector_paused():
-                states += [
-                    (name, docs[name].type_name, docs[name].encode_state(), position)
-                    for name in dirty[first : first + _STATES_PER_STEP]
-                ]
+        pace = Pace()
+        with collector_paused():
+            for name in dirty:
+                doc = docs[name]
+                states.append((name, doc.type_name, doc.encode_state(), position))
+                if pace.due():
+                    await asyncio.sleep(0)
         stored = set(dirty)
         replay_from = min(
             (first for name, (first, _ops) in replica.dirty_docs.items() if name not in stored),
@@ -328,15 +325,15 @@ async def _replay(replica: Replica, replay_from: int, as_of: dict[str, int]) -> 
     lacks them, and mark those documents dirty again (their state is still not stored).
     Only those documents are decoded.
 
-    Up to MAX_REPLAY_CHANGES changes take seconds: every REPLAY_SLICE_S the event loop runs
-    other tasks (nothing else holds this replica yet, so the result is the same).  The
+    Up to MAX_REPLAY_CHANGES changes take seconds: other tasks run between slices of
+    them (sync/pace.py; nothing else holds this replica yet, so the result is the same).  The
     collector stays paused for the whole replay, those turns included, as it was before
     the replay yielded: re-enabled between slices, its collections made the replay of a
     10,000-page wiki's 50,000 changes about 10 % slower."""
     docs = replica.docs
     dirty = replica.dirty_docs
     changes = _changes_from(replica, replay_from)
-    deadline = time.monotonic() + REPLAY_SLICE_S
+    pace = Pace()
     with collector_paused():
         for position, change in enumerate(changes, replay_from):
             for name, type_name, op in change.ops:
@@ -347,6 +344,5 @@ async def _replay(replica: Replica, replay_from: int, as_of: dict[str, int]) -> 
                     doc = docs[name] = new_document(type_name)
                 doc.apply(op, change.origin, change.hlc)
                 mark_dirty(dirty, name, position)
-            if time.monotonic() >= deadline:
+            if pace.due():
                 await asyncio.sleep(0)
-                deadline = time.monotonic() + REPLAY_SLICE_S

@@ -242,11 +242,9 @@ class TextDoc:
         ranges: list[list[Any]] = []
         bi, i, off = self._locate(pos)
         blk = self._blocks[bi]
-        if off:
-            if off + length == blk.n[i] and self._backspace(blk, i, off, length):
-                return ["d", [[blk.o[i], blk.c[i] + off, length]]]
-        elif length < blk.n[i] and self._delete_front(blk, i, length):
-            return ["d", [[blk.o[i], blk.c[i] - length, length]]]
+        start = blk.c[i] + off
+        if self._delete_into_tombstone(blk, i, off, length):
+            return ["d", [[blk.o[i], start, length]]]
         self._hint_item = -1  # tombstones merging below may renumber items before it
         if off:
             self._split(blk, i, off)
@@ -409,72 +407,56 @@ class TextDoc:
             if len(blk.o) > 2 * _BLOCK:
                 self._rebalance(self._blocks.index(blk))
 
-    def _backspace(self, blk: _Block, i: int, off: int, length: int) -> bool:
-        """Fast path of deleting the last ``length`` characters of visible item i when
-        item i + 1 is the tombstone of the characters right after them (backspacing
-        into what was typed, deleted a moment ago): the tombstone grows backwards over
-        them, where cutting them off and merging the cut into it would insert an item and
-        remove one.  Same items, ids and neighbours as that slower way; item indexes do
-        not move, so the cursor's hint stays valid.  False (nothing done) otherwise."""
-        j = i + 1
-        if j >= len(blk.o) or blk.t[i] is None or blk.t[j] is not None:
-            return False
-        o, start = blk.o[i], blk.c[i] + off  # the first deleted id
-        end = start + length
-        if not (
-            blk.o[j] == o
-            and blk.c[j] == end
-            and blk.lc[j] == end - 1
-            and blk.lo[j] == o
-            and blk.rc[j] == blk.rc[i]
-            and blk.ro[j] == blk.ro[i]
-        ):
-            return False
-        blk.n[i] = off
-        blk.t[i] = blk.t[i][:off]  # type: ignore[index]
-        blk.c[j] = start
-        blk.n[j] += length
-        blk.lc[j] = start - 1
-        blk.visible -= length
-        self._length -= length
-        self._text_cache = None
-        starts = self._runs[o][0]
-        starts[bisect_left(starts, end)] = start  # the tombstone's index entry moves back
+    def _delete_into_tombstone(self, blk: _Block, i: int, off: int, length: int) -> bool:
+        """Delete `length` characters from `off` in visible item i when they end it and
+        the next item is the rest of its run as a tombstone (backspacing into what was
+        just deleted), or start it and the previous item is such a tombstone (deleting
+        forwards): the tombstone grows over them (_move_cut).  False, nothing done,
+        otherwise."""
+        if off:
+            if (
+                off + length != blk.n[i]
+                or i + 1 == len(blk.o)
+                or blk.t[i + 1] is not None
+                or not self._continues(blk, i)
+            ):
+                return False
+            self._move_cut(blk, i, blk.c[i] + off)
+        else:
+            if length >= blk.n[i] or i == 0 or blk.t[i - 1] is not None:
+                return False
+            if not self._continues(blk, i - 1):
+                return False
+            self._move_cut(blk, i - 1, blk.c[i] + length)
         return True
 
-    def _delete_front(self, blk: _Block, i: int, length: int) -> bool:
-        """Fast path of deleting the first ``length`` characters (not all) of visible
-        item i when item i - 1 is the tombstone of the characters right before them
-        (deleting forwards): the tombstone grows over them and item i starts after them,
-        the items, ids and neighbours that cutting them off and merging the cut into the
-        tombstone would leave.  False (nothing done) otherwise."""
-        if i == 0:
-            return False
-        h = i - 1
-        o, start = blk.o[i], blk.c[i]
-        if not (
-            blk.t[h] is None
-            and blk.t[i] is not None
-            and blk.o[h] == o
-            and blk.c[h] + blk.n[h] == start
-            and blk.lc[i] == start - 1
-            and blk.lo[i] == o
-            and blk.rc[h] == blk.rc[i]
-            and blk.ro[h] == blk.ro[i]
-        ):
-            return False
-        end = start + length
-        blk.n[h] += length
-        blk.c[i] = end
-        blk.n[i] -= length
-        blk.t[i] = blk.t[i][length:]  # type: ignore[index]
-        blk.lc[i] = end - 1
-        blk.visible -= length
-        self._length -= length
+    def _move_cut(self, blk: _Block, i: int, cut: int) -> None:
+        """Items i and i + 1 are one run cut in two (``_continues``), one visible and one
+        a tombstone: move the cut to id counter `cut`, so that the characters between the
+        old cut and the new one pass from the visible item to the tombstone.
+
+        What deleting them by cutting them off and merging the cut into the tombstone
+        would leave (same items, ids, neighbours and index), without inserting an item
+        and removing one: typing then backspacing or deleting forwards does that on
+        almost every keystroke.  Item indexes do not move, so the cursor's hint stays
+        valid."""
+        j = i + 1
+        old = blk.c[j]
+        if blk.t[i] is None:  # deleting forwards: item j loses its first characters
+            hidden = cut - old
+            blk.t[j] = blk.t[j][hidden:]  # type: ignore[index]
+        else:  # backspacing: item i loses its last characters
+            hidden = old - cut
+            blk.t[i] = blk.t[i][: cut - blk.c[i]]  # type: ignore[index]
+        blk.n[i] = cut - blk.c[i]
+        blk.n[j] -= cut - old
+        blk.c[j] = cut
+        blk.lc[j] = cut - 1  # j continues i: typed right after the character before it
+        blk.visible -= hidden
+        self._length -= hidden
         self._text_cache = None
-        starts = self._runs[o][0]
-        starts[bisect_left(starts, start)] = end  # item i's index entry moves on
-        return True
+        starts = self._runs[blk.o[j]][0]
+        starts[bisect_left(starts, old)] = cut  # item j's index entry follows its start
 
     def _integrate(self, origin: str, counter: int, text: str, left: Any, right: Any) -> None:
         """Place a remote run between its origins, as YATA orders concurrent inserts."""
@@ -775,11 +757,15 @@ class TextDoc:
     @staticmethod
     def _tombstones_join(blk: _Block, i: int) -> bool:
         """Items i and i + 1 are tombstones of one run, cut apart earlier."""
+        return blk.t[i] is None and blk.t[i + 1] is None and TextDoc._continues(blk, i)
+
+    @staticmethod
+    def _continues(blk: _Block, i: int) -> bool:
+        """Item i + 1 is the rest of item i's run, cut apart earlier: same origin, the
+        next ids, typed right after item i's last character and before the same one."""
         j = i + 1
         return (
-            blk.t[i] is None
-            and blk.t[j] is None
-            and blk.o[i] == blk.o[j]
+            blk.o[i] == blk.o[j]
             and blk.c[i] + blk.n[i] == blk.c[j]
             and blk.lc[j] == blk.c[j] - 1
             and blk.lo[j] == blk.o[i]
@@ -899,11 +885,7 @@ def _columns_from_format3(origins: Any, raw: list[Any]) -> tuple[list[Any], ...]
             isinstance(column, list) and len(column) == count for column in (numbers, left, right)
         ):
             raise MalformedInput("text state origin columns are malformed")
-        for indexes, allow_none in ((numbers, False), (left, True), (right, True)):
-            if indexes and not _ints_within(indexes, -1 if allow_none else 0, len(origins) - 1):
-                raise MalformedInput("text state origin index out of its table")
-        name = [*origins, None].__getitem__  # index -1: no neighbour
-        o, lo, ro = list(map(name, numbers)), list(map(name, left)), list(map(name, right))
+        o, lo, ro = _named(origins, numbers, left, right)
     columns = (o, c, n, t, lo, lc, ro, rc)
     _check_columns(columns, texts_checked=True)
     return columns
@@ -917,13 +899,21 @@ def _columns_from_format2(origins: Any, raw: list[Any]) -> tuple[list[Any], ...]
     o, c, n, t, lo, lc, ro, rc = raw
     if len({len(column) for column in raw}) != 1:
         raise MalformedInput("text state columns differ in length")
-    for indexes, allow_none in ((o, False), (lo, True), (ro, True)):
+    names, left, right = _named(origins, o, lo, ro)
+    columns = (names, c, n, t, left, lc, right, rc)
+    _check_columns(columns)
+    return columns
+
+
+def _named(
+    origins: list[str], numbers: list[Any], left: list[Any], right: list[Any]
+) -> tuple[list[Any], list[Any], list[Any]]:
+    """The origin columns of a stored state, from indexes into `origins` (-1: none)."""
+    for indexes, allow_none in ((numbers, False), (left, True), (right, True)):
         if indexes and not _ints_within(indexes, -1 if allow_none else 0, len(origins) - 1):
             raise MalformedInput("text state origin index out of its table")
     name = [*origins, None].__getitem__  # index -1: no neighbour
-    columns = (list(map(name, o)), c, n, t, list(map(name, lo)), lc, list(map(name, ro)), rc)
-    _check_columns(columns)
-    return columns
+    return list(map(name, numbers)), list(map(name, left)), list(map(name, right))
 
 
 def _ints_within(values: list[Any], low: int, high: int) -> bool:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+import sync.pace
 import sync.store
 from sync.errors import CorruptState, DocumentTypeMismatch, UnknownDocumentType
 from sync.replica import Replica
@@ -46,12 +47,18 @@ async def corrupt(store: SyncStore, name: str, **column: object) -> None:
     await store.conn.commit()
 
 
+async def stored_copy(store: SyncStore, author: Replica, pages: int) -> Replica:
+    """Replica 2 fed `author`'s wiki of `pages` pages, every state stored in `store`."""
+    write_wiki(author, pages)
+    copy = replica(2)
+    copy.apply_segments(author.changes_since({}))
+    await store.async_commit(copy, checkpoint=True)
+    return copy
+
+
 async def test_a_loaded_replica_decodes_nothing_until_a_document_is_used(tmp_path: Path) -> None:
-    a, b = replica(1), replica(2)
-    write_wiki(a, 6)
-    b.apply_segments(a.changes_since({}))
     async with open_store(tmp_path / "b.db") as store:
-        await store.async_commit(b, checkpoint=True)
+        b = await stored_copy(store, replica(1), 6)
         loaded = await store.async_load(identity(2))
         docs = loaded.docs
         # names, types, membership and size, all without decoding
@@ -148,7 +155,7 @@ async def test_the_replay_lets_other_tasks_run_and_gives_the_same_replica(
             a.set_key("m", str(n % 50), n)
         await store.async_commit(a)  # states written lazily: some stored, some replayed
         at_once = await store.async_load(identity(1))
-        monkeypatch.setattr(sync.store, "REPLAY_SLICE_S", 0.0)  # a turn after every change
+        monkeypatch.setattr(sync.pace, "SLICE_S", 0.0)  # a turn after every change
         turns = 0
         seen: list[int] = []  # the other task's turn count at each op the replay applies
 
@@ -176,11 +183,9 @@ async def test_the_replay_lets_other_tasks_run_and_gives_the_same_replica(
 
 
 async def test_a_corrupt_state_fails_only_where_its_document_is_used(tmp_path: Path) -> None:
-    a, b = replica(1), replica(2)
-    write_wiki(a, 4)
-    b.apply_segments(a.changes_since({}))
+    a = replica(1)
     async with open_store(tmp_path / "b.db") as store:
-        await store.async_commit(b, checkpoint=True)
+        b = await stored_copy(store, a, 4)
         await corrupt(store, "p1")
         damaged = (await stored_states(store))["p1"]
         loaded = await store.async_load(identity(2))  # nothing decoded: no error yet
