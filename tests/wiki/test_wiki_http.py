@@ -40,6 +40,14 @@ async def test_create_read_and_link(portal: Portal) -> None:
     assert "Écologie numérique" in html and "La marche" in html
 
 
+async def test_page_titles_name_the_page(portal: Portal) -> None:
+    _status, html = await portal.get("/wiki/nouvelle")
+    assert "<title>Nouvelle page · " in html
+    slug = await portal.create("Jardin partagé", "x")
+    _status, html = await portal.get(f"/wiki/{slug}/modifier")
+    assert "<title>Modifier Jardin partagé · " in html
+
+
 async def test_preview_does_not_save(portal: Portal) -> None:
     slug = await portal.create("Brouillon", "v1")
     csrf, base = await portal.form(f"/wiki/{slug}/modifier")
