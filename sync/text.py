@@ -246,6 +246,10 @@ class TextDoc:
         if self._delete_into_tombstone(blk, i, off, length):
             return ["d", [[blk.o[i], start, length]]]
         self._hint_item = -1  # tombstones merging below may renumber items before it
+        origin_i = blk.o[i]
+        if off and self._hollow(blk, i, off, length):
+            self._text_cache = None
+            return ["d", [[origin_i, start, length]]]
         if off:
             self._split(blk, i, off)
             i += 1
@@ -390,6 +394,8 @@ class TextDoc:
             assert found is not None  # checked by TextChecker
             blk, i = found
             c = blk.c[i]
+            if c < counter and self._hollow(blk, i, counter - c, end - counter):
+                return
             if c < counter:
                 self._split(blk, i, counter - c)
                 i += 1
@@ -406,6 +412,44 @@ class TextDoc:
                 self._merge_tombstone(blk, i)
             if len(blk.o) > 2 * _BLOCK:
                 self._rebalance(self._blocks.index(blk))
+
+    def _hollow(self, blk: _Block, i: int, offset: int, length: int) -> bool:
+        """Delete `length` characters from `offset` when they lie strictly inside visible
+        item i: the item becomes its head, a tombstone and its tail in one move.  False,
+        nothing done, otherwise.
+
+        The same items, ids, neighbours and index as cutting twice (``_split``) and then
+        deleting the middle, where no tombstone merge can happen (both neighbours are
+        visible), for half the list moves: most deletions a peer's wiki save carries
+        fall inside one typed run."""
+        t = blk.t[i]
+        n = blk.n[i]
+        if t is None or offset + length >= n:
+            return False
+        o, c = blk.o[i], blk.c[i]
+        start = c + offset
+        end = start + length
+        ro, rc = blk.ro[i], blk.rc[i]
+        j = i + 1
+        blk.o[j:j] = (o, o)
+        blk.c[j:j] = (start, end)
+        blk.n[j:j] = (length, n - offset - length)
+        blk.t[j:j] = (None, t[offset + length :])
+        blk.lo[j:j] = (o, o)
+        blk.lc[j:j] = (start - 1, end - 1)
+        blk.ro[j:j] = (ro, ro)
+        blk.rc[j:j] = (rc, rc)
+        blk.n[i] = offset
+        blk.t[i] = t[:offset]
+        blk.visible -= length
+        self._length -= length
+        starts, blks = self._runs[o]
+        k = bisect_right(starts, c)  # right after the item's own entry
+        starts[k:k] = (start, end)
+        blks[k:k] = (blk, blk)
+        if len(blk.o) > 2 * _BLOCK:
+            self._rebalance(self._blocks.index(blk))
+        return True
 
     def _delete_into_tombstone(self, blk: _Block, i: int, off: int, length: int) -> bool:
         """Delete `length` characters from `off` in visible item i when they end it and

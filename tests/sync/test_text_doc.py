@@ -281,10 +281,13 @@ def test_an_insert_with_its_origins_swapped_lands_alike_in_any_order() -> None:
     assert len(values) == 1 and "ZZ" in values.pop()
 
 
-class _WithoutBackspacePath(TextDoc):
+class _WithoutDeleteFastPaths(TextDoc):
     """The text CRDT with its delete fast paths off: every delete cuts then merges."""
 
     def _delete_into_tombstone(self, blk: Any, i: int, off: int, length: int) -> bool:
+        return False
+
+    def _hollow(self, blk: Any, i: int, offset: int, length: int) -> bool:
         return False
 
 
@@ -306,7 +309,7 @@ def test_backspacing_gives_the_items_cutting_and_merging_give(seed: int) -> None
     # tombstone grows over the deleted characters) must leave the very items, ids,
     # neighbours and index that cutting them off then merging them into it leaves
     rng = random.Random(seed)
-    fast, slow = TextDoc(), _WithoutBackspacePath()
+    fast, slow = TextDoc(), _WithoutDeleteFastPaths()
     cursor = 0
     for _step in range(300):
         length = len(fast.value())
@@ -327,10 +330,37 @@ def test_backspacing_gives_the_items_cutting_and_merging_give(seed: int) -> None
     assert _index_holds_every_item(fast)
 
 
+@pytest.mark.parametrize("seed", range(20))
+def test_remote_deletes_inside_runs_give_the_items_cutting_gives(seed: int) -> None:
+    # another box's deletions, most of them inside one typed run (the fast path cuts the
+    # run in three at once), must leave the very items, ids and index that cutting
+    # twice then deleting the middle leaves, whether the ranges span items or not
+    rng = random.Random(seed)
+    author = TextDoc()
+    ops: list[tuple[str, Any]] = []
+    for _step in range(200):
+        length = len(author.value())
+        who = rng.choice("AB")
+        if length > 2 and rng.random() < 0.4:
+            pos = rng.randrange(length - 1)
+            op = author.local_delete(who, pos, rng.randint(1, min(6, length - pos)))
+        else:
+            text = rng.choice(["mot ", "été ", "🌍🌱", "e\u0301", "xyz"])
+            op = author.local_insert(who, rng.randint(0, length), text)
+        ops.append((who, op))
+    fast, slow = TextDoc(), _WithoutDeleteFastPaths()
+    for who, op in ops:
+        for doc in (fast, slow):
+            doc.apply(op, who, 0)
+    assert fast.value() == slow.value() == author.value()
+    assert fast.encode_state() == slow.encode_state()
+    assert _index_holds_every_item(fast)
+
+
 def test_backspacing_into_a_tombstone_with_another_right_origin_cuts_then_keeps_both() -> None:
     # 'c' was typed after 'b' once B's 'X' sat there: it is not part of the run "ab"
     # (its right origin is X), so deleting 'b' must not fold 'b' into c's tombstone
-    docs = (TextDoc(), _WithoutBackspacePath())
+    docs = (TextDoc(), _WithoutDeleteFastPaths())
     for doc in docs:
         doc.local_insert("A", 0, "ab")
         doc.apply(["i", 0, "X", ["A", 1], None], "B", 0)
