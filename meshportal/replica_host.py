@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING
 
@@ -29,11 +30,33 @@ __all__ = ["CommitListener", "ReplicaHost"]
 CommitListener = Callable[["Replica", list["Change"]], Awaitable[None]]
 """Called after a durable commit with the changes it made visible (local or remote)."""
 
+# A decoded wiki page takes about 430 bytes per unit of its size_hint() (measured on the
+# 10,000-page bench wiki: 477 MiB for 1.17 million units); its bytes, about a tenth.
+BYTES_PER_DOCUMENT_UNIT = 430
+DOCUMENT_SHARE = 8  # decoded documents may take this fraction of the board's memory
+MIN_DOCUMENT_BYTES = 16 << 20
+
+
+def board_document_budget(ram_bytes: int | None = None) -> int:
+    """The replica's decoded-document budget on a board with `ram_bytes` of memory (this
+    machine's by default): an eighth of it, so a 512 MB board keeps about 1,300 pages
+    decoded and folds the least recently used back into bytes, where keeping a synced
+    10,000-page wiki decoded would take about 480 MiB, and a 4 GB board keeps them all."""
+    if ram_bytes is None:
+        ram_bytes = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return max(ram_bytes // DOCUMENT_SHARE, MIN_DOCUMENT_BYTES) // BYTES_PER_DOCUMENT_UNIT
+
 
 class ReplicaHost:
-    def __init__(self, db: Database, identity: Identity) -> None:
+    def __init__(
+        self, db: Database, identity: Identity, *, document_budget: int | None = None
+    ) -> None:
         self.db = db
         self.identity = identity
+        # decoded documents beyond it fold back into bytes (sync/document_map.py)
+        self.document_budget = (
+            board_document_budget() if document_budget is None else document_budget
+        )
         self._replica: Replica | None = None
         self._load_lock = asyncio.Lock()
         self._listeners: list[CommitListener] = []
@@ -56,7 +79,9 @@ class ReplicaHost:
 
                     key = self.identity.private_key()
                     async with self.db.exclusive() as conn:
-                        replica = await SyncStore(conn).async_load(SyncIdentity(key))
+                        replica = await SyncStore(conn).async_load(
+                            SyncIdentity(key), document_budget=self.document_budget
+                        )
                     replica.subscribe(lambda changes, _local: self._uncommitted.extend(changes))
                     self._replica = replica
         return self._replica

@@ -12,11 +12,19 @@ It is the mapping the replica's plain dict used to be: `[]`, `get`, `in`, iterat
 known without decoding anything (`type_of`, `types`).  A stored state that does not
 decode raises `CorruptState` naming the document each time it is used, and stays stored
 as it is: nothing is lost, and every other document works.
+
+Decoded documents also fold back into bytes, when a budget is set (`fold`).  A decoded
+page takes about ten times its encoded state (tens of KiB: every item's counters and
+text are Python objects), so a box that synced a 10,000-page wiki held about 480 MiB of
+decoded pages for good, more than a 512 MB board has.  With a budget, the least recently
+used documents beyond it are re-encoded (about 80 µs a page) and held as bytes again,
+current state included, until next used.  Nothing is written: the store takes a folded
+document's bytes as they are (`state_of`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Callable, Iterator, MutableMapping
 from typing import TypeVar, overload
 
 from sync.documents import DOC_TYPES, Document
@@ -28,24 +36,34 @@ _T = TypeVar("_T")
 
 
 class _Stored:
-    """A document as its stored state, not decoded yet."""
+    """A document as its encoded state: as loaded, or folded back (then `hint` is the
+    folded document's size_hint(), which the store reads to decide on rewriting it)."""
 
-    __slots__ = ("state", "type_name")
+    __slots__ = ("hint", "state", "type_name")
 
-    def __init__(self, type_name: str, state: bytes) -> None:
+    def __init__(self, type_name: str, state: bytes, hint: int = 0) -> None:
         self.type_name = type_name
         self.state = state
+        self.hint = hint
 
 
 class Documents(MutableMapping[str, Document]):
-    """name -> document; stored documents decode on first access and stay decoded."""
+    """name -> document; stored documents decode on first access and stay decoded until
+    `fold` re-encodes the least recently used beyond the budget."""
 
-    __slots__ = ("_entries",)
+    __slots__ = ("_entries", "_last", "_recent", "budget")
 
-    def __init__(self) -> None:
+    def __init__(self, budget: int | None = None) -> None:
         # one dict for both kinds, so the order is the one a plain dict would have, and
         # decoding (a value replaced in place) never disturbs an iteration in progress
         self._entries: dict[str, Document | _Stored] = {}
+        # the decoded documents, least recently used first; `_last` is the name used
+        # last, whose repeated use (typing, a batch's run of ops on one page) costs one
+        # comparison instead of a move
+        self._recent: dict[str, None] = {}
+        self._last: str | None = None
+        # sum of size_hint() of the decoded documents that `fold` keeps; None: no limit
+        self.budget = budget
 
     def add_stored(self, name: str, type_name: str, state: bytes) -> None:
         """Hold `name` as its stored state, to be decoded when first used.  A type this
@@ -63,7 +81,14 @@ class Documents(MutableMapping[str, Document]):
                 f"({type(exc).__name__}: {exc})"
             ) from exc
         self._entries[name] = doc
+        self._touch(name)
         return doc
+
+    def _touch(self, name: str) -> None:
+        recent = self._recent
+        recent.pop(name, None)
+        recent[name] = None
+        self._last = name
 
     # --- the mapping ---------------------------------------------------------------------
 
@@ -71,6 +96,8 @@ class Documents(MutableMapping[str, Document]):
         entry = self._entries[name]
         if isinstance(entry, _Stored):
             return self._decode(name, entry)
+        if name is not self._last:
+            self._touch(name)
         return entry
 
     @overload
@@ -89,13 +116,19 @@ class Documents(MutableMapping[str, Document]):
             return default
         if isinstance(entry, _Stored):
             return self._decode(name, entry)
+        if name is not self._last:
+            self._touch(name)
         return entry
 
     def __setitem__(self, name: str, doc: Document) -> None:
         self._entries[name] = doc
+        self._touch(name)
 
     def __delitem__(self, name: str) -> None:
         del self._entries[name]
+        self._recent.pop(name, None)
+        if self._last == name:
+            self._last = None
 
     def __contains__(self, name: object) -> bool:
         return name in self._entries
@@ -124,4 +157,51 @@ class Documents(MutableMapping[str, Document]):
         return not isinstance(self._entries[name], _Stored)
 
     def decoded_count(self) -> int:
-        return sum(not isinstance(entry, _Stored) for entry in self._entries.values())
+        return len(self._recent)
+
+    def state_of(self, name: str) -> tuple[str, bytes]:
+        """(type, current encoded state) of `name`: a folded or undecoded document's bytes
+        as they are, a decoded one's encoded now."""
+        entry = self._entries[name]
+        if isinstance(entry, _Stored):
+            return entry.type_name, entry.state
+        return entry.type_name, entry.encode_state()
+
+    def size_hint(self, name: str) -> int:
+        """`name`'s size_hint(), without decoding a folded document."""
+        entry = self._entries[name]
+        return entry.hint if isinstance(entry, _Stored) else entry.size_hint()
+
+    # --- folding -------------------------------------------------------------------------
+
+    def fold(self, busy: Callable[[str], bool] | None = None) -> int:
+        """Re-encode the least recently used decoded documents until the others' sizes
+        (size_hint) fit the budget; returns how many were folded.  Documents for which
+        `busy(name)` is true are kept whatever their size.
+
+        Call it only where no one holds a document to change it later (between batches,
+        after a commit, at a batch's pauses: the apply looks its documents up again after
+        each): a folded document's object is no longer the map's, and changes made to it
+        would be lost.  Reading one held meanwhile is harmless.  A batch marks busy the
+        documents it has yet to change, which would only be decoded again at once."""
+        budget = self.budget
+        if budget is None:
+            return 0
+        entries = self._entries
+        decoded = [(name, entries[name]) for name in self._recent]
+        sizes = [doc.size_hint() for _name, doc in decoded]  # type: ignore[union-attr]
+        total = sum(sizes)
+        folded = 0
+        for (name, doc), size in zip(decoded, sizes, strict=True):
+            if total <= budget:
+                break
+            if busy is not None and busy(name):
+                continue
+            assert not isinstance(doc, _Stored)
+            entries[name] = _Stored(doc.type_name, doc.encode_state(), size)
+            del self._recent[name]
+            total -= size
+            folded += 1
+        if self._last is not None and self._last not in self._recent:
+            self._last = None
+        return folded

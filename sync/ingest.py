@@ -226,10 +226,15 @@ def ingest(replica: Replica, raws: list[bytes], pace: Pace) -> Generator[None, N
         raise BufferFull(
             f"{waiting} changes would wait for predecessors (limit {replica.buffer_limit})"
         )
-    fresh = yield from _check_ops(replica, applied, pace)
-    replica.docs.update(fresh)
+    fresh, last_use = yield from _check_ops(replica, applied, pace)
+    docs = replica.docs
+    docs.update(fresh)
     done = _apply(replica, applied, 0, pace)
     while done < len(applied):
+        # keep to the document budget while the batch goes on: a 1 MiB batch of wiki
+        # saves touches thousands of pages; those it is done with can fold already
+        # (_apply looks documents up again after a pause, so folding any is safe)
+        docs.fold(_changed_from(last_use, done))
         yield
         done = _apply(replica, applied, done, pace)
 
@@ -280,6 +285,11 @@ def ingest(replica: Replica, raws: list[bytes], pace: Pace) -> Generator[None, N
     return IngestResult(applied, duplicates, waiting, equivocations)
 
 
+def _changed_from(last_use: dict[str, int], index: int) -> Callable[[str], bool]:
+    """Whether the batch changes a document at change `index` or later."""
+    return lambda name: last_use.get(name, -1) >= index
+
+
 def _schedule(replica: Replica, plans: dict[str, _Plan]) -> tuple[list[Change], dict[str, int]]:
     """The changes that become applicable, in a causal order, and the version vector after."""
     # every origin with verified changes still to apply: this batch's, and older ones that
@@ -321,14 +331,16 @@ def _schedule(replica: Replica, plans: dict[str, _Plan]) -> tuple[list[Change], 
 
 def _check_ops(
     replica: Replica, applied: list[Change], pace: Pace
-) -> Generator[None, None, dict[str, Document]]:
-    """Check every op in application order (MalformedOp); returns the documents to create.
-    Pauses when `pace` says so: checking changes nothing, and nothing else changes the
-    replica meanwhile (see Replica.apply_segments_in_steps)."""
+) -> Generator[None, None, tuple[dict[str, Document], dict[str, int]]]:
+    """Check every op in application order (MalformedOp); returns the documents to create,
+    and the index in `applied` of the last change touching each document.  Pauses when
+    `pace` says so: checking changes nothing, and nothing else changes the replica
+    meanwhile (see Replica.apply_segments_in_steps)."""
     docs = replica.docs
     fresh: dict[str, Document] = {}
     checkers: dict[str, Callable[[Any, str, int], None]] = {}
-    for origin, _seq, hlc, _deps, ops in applied:
+    last_use: dict[str, int] = {}
+    for index, (origin, _seq, hlc, _deps, ops) in enumerate(applied):
         for name, type_name, op in ops:
             check = checkers.get(name)
             if check is None:
@@ -337,9 +349,10 @@ def _check_ops(
                     doc = fresh[name] = new_document(type_name)
                 check = checkers[name] = doc.checker()
             check(op, origin, hlc)
+            last_use[name] = index
         if pace.due():
             yield
-    return fresh
+    return fresh, last_use
 
 
 def _apply(replica: Replica, applied: list[Change], start: int, pace: Pace) -> int:

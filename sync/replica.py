@@ -93,7 +93,12 @@ class Replica:
         limits: Limits | None = None,
         seal_every: int = DEFAULT_SEAL_EVERY,
         buffer_limit: int = DEFAULT_BUFFER_LIMIT,
+        document_budget: int | None = None,
     ) -> None:
+        """`document_budget`: the size (sum of size_hint(): text items, map and set
+        entries) of the decoded documents kept after a batch or a commit; the least
+        recently used beyond it fold back into bytes (sync/document_map.py).  None keeps
+        every document decoded once used."""
         self.identity = identity
         self.node_id = identity.node_id
         self.clock = clock or HybridClock()
@@ -101,7 +106,7 @@ class Replica:
         self.seal_every = min(seal_every, self.limits.max_segment_changes)
         self.buffer_limit = buffer_limit
         # a loaded replica's documents decode on first use (see sync/document_map.py)
-        self.docs = Documents()
+        self.docs = Documents(document_budget)
         self._own_log = OriginLog(self.node_id)
         self._own_run: OrderRun | None = None
         self.logs: dict[str, OriginLog] = {self.node_id: self._own_log}
@@ -422,6 +427,7 @@ class Replica:
     def _applying(self, raws: Iterable[bytes], pace: Pace) -> Generator[None, None, IngestResult]:
         with collector_paused():
             result = yield from ingest(self, list(raws), pace)
+            self.docs.fold()
         if result.applied and self.listeners:
             self._notify(result.applied, False)
         return result

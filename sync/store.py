@@ -134,7 +134,7 @@ class SyncStore:
             or position - first >= MAX_REPLAY_CHANGES
             or (
                 ops >= SNAPSHOT_MIN_OPS
-                and ops * SNAPSHOT_SIZE_RATIO >= replica.docs[name].size_hint()
+                and ops * SNAPSHOT_SIZE_RATIO >= replica.docs.size_hint(name)
             )
         ]
         # Thousands of states may be due at once (the replay bound): other tasks run
@@ -146,8 +146,8 @@ class SyncStore:
         pace = Pace()
         with collector_paused():
             for name in dirty:
-                doc = docs[name]
-                states.append((name, doc.type_name, doc.encode_state(), position))
+                type_name, state = docs.state_of(name)  # folded: its bytes as they are
+                states.append((name, type_name, state, position))
                 if pace.due():
                     await asyncio.sleep(0)
         stored = set(dirty)
@@ -215,6 +215,7 @@ class SyncStore:
         replica.saved_order = len(replica.order)
         del replica.evidence[: len(evidence)]
         replica.offer_limit = replica.logs[replica.node_id].sealed_end
+        replica.docs.fold()  # local edits and reads decode documents too
 
     async def async_apply(self, replica: Replica, raws: list[bytes]) -> IngestResult:
         """Apply a remote batch and persist it in one transaction.  On a SyncError the
@@ -345,4 +346,6 @@ async def _replay(replica: Replica, replay_from: int, as_of: dict[str, int]) -> 
                 doc.apply(op, change.origin, change.hlc)
                 mark_dirty(dirty, name, position)
             if pace.due():
+                docs.fold()  # a replay can touch every page: keep to the budget
                 await asyncio.sleep(0)
+        docs.fold()

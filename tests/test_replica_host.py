@@ -8,7 +8,7 @@ import pytest
 
 from meshportal.app import library_migrations
 from meshportal.identity import create_or_load
-from meshportal.replica_host import ReplicaHost
+from meshportal.replica_host import ReplicaHost, board_document_budget
 from meshportal.store import Database
 from sync.change import Change
 from sync.errors import CorruptState
@@ -16,10 +16,10 @@ from sync.identity import Identity as SyncIdentity
 from sync.replica import Replica
 
 
-async def _open(tmp_path: Path) -> tuple[Database, ReplicaHost]:
+async def _open(tmp_path: Path, **options: int) -> tuple[Database, ReplicaHost]:
     identity, _created = create_or_load(tmp_path)
     db = await Database.open(tmp_path / "box.sqlite3", library_migrations())
-    return db, ReplicaHost(db, identity)
+    return db, ReplicaHost(db, identity, **options)
 
 
 async def test_edits_survive_a_restart_and_are_announced(tmp_path: Path) -> None:
@@ -140,3 +140,36 @@ async def _lagging_states(db: Database) -> int:
         total = await cur.fetchone()
     assert row is not None and total is not None
     return int(total[0]) - int(row[0])
+
+
+def test_the_document_budget_is_an_eighth_of_the_board() -> None:
+    mib = 1 << 20
+    assert board_document_budget(512 * mib) * 430 == pytest.approx(64 * mib, rel=1e-4)
+    assert board_document_budget(4096 * mib) == pytest.approx(
+        8 * board_document_budget(512 * mib), abs=8
+    )
+    assert board_document_budget(32 * mib) == board_document_budget(128 * mib)  # a floor
+    assert board_document_budget() >= board_document_budget(128 * mib)  # this machine
+
+
+async def test_pages_beyond_the_budget_fold_and_stay_whole(tmp_path: Path) -> None:
+    db, host = await _open(tmp_path, document_budget=64)  # about four small pages
+    try:
+        async with host.editing() as replica:
+            for n in range(12):
+                replica.replace_text(f"wiki/p{n}/body", f"Page {n} : énergie et sobriété 🌱")
+        replica = await host.replica()
+        assert replica.docs.budget == 64
+        assert replica.docs.decoded_count() <= 4  # folded at the commit
+        async with host.editing() as replica:  # editing a folded page decodes it again
+            replica.replace_text("wiki/p0/body", "Page 0 : réécrite")
+        await host.checkpoint()
+    finally:
+        await db.close()
+    db, host = await _open(tmp_path)
+    try:
+        replica = await host.replica()
+        assert replica.text("wiki/p0/body") == "Page 0 : réécrite"
+        assert replica.text("wiki/p11/body") == "Page 11 : énergie et sobriété 🌱"
+    finally:
+        await db.close()
