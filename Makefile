@@ -39,9 +39,12 @@ docs: $(BIN)/meshportal
 	rm -f .reference.md
 
 # Visitors' strings: extract from code and templates, merge into each language's .po,
-# compile the .mo files the daemon loads (both are committed; a test checks they agree).
+# compile the .mo files the daemon loads (all committed; a test checks that running this
+# again changes no byte).  The .pot has no header, so no date; --ignore-pot-creation-date
+# keeps each .po's POT-Creation-Date as it is, where pybabel would write the time of the
+# run; the .mo files then come out the same for the same .po.
 LOCALE := meshportal/web/locale
 catalogs: $(BIN)/meshportal
 	$(BIN)/pybabel -q extract -F $(LOCALE)/babel.cfg --no-location --omit-header -o $(LOCALE)/meshportal.pot .
-	$(BIN)/pybabel -q update -D meshportal -i $(LOCALE)/meshportal.pot -d $(LOCALE) --ignore-obsolete --no-fuzzy-matching -w 100
+	$(BIN)/pybabel -q update -D meshportal -i $(LOCALE)/meshportal.pot -d $(LOCALE) --ignore-obsolete --no-fuzzy-matching -w 100 --ignore-pot-creation-date
 	$(BIN)/pybabel -q compile -D meshportal -d $(LOCALE) --use-fuzzy

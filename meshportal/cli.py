@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from meshportal import __version__, admin, daemon, identity
+from meshportal import __version__, admin, daemon, data_owner, identity
 from meshportal.cli_common import (
     EXIT_CANNOT_START,
     EXIT_CODES,
@@ -70,7 +70,13 @@ def build_parser(full: Sequence[str] = ALL_COMMANDS) -> argparse.ArgumentParser:
 
     p_init = sub.add_parser("init", help="create the data folder, database and identity")
     add_common_options(p_init)
-    p_init.set_defaults(func=cmd_init)
+    p_init.add_argument(
+        "--owner",
+        metavar="USER",
+        help="as root: the user a new data folder is for (on a box: meshportal);"
+        " else the owner of the folder above it",
+    )
+    p_init.set_defaults(func=cmd_init, opens_data=True)
 
     p_serve = sub.add_parser("serve", help="run the daemon")
     add_common_options(p_serve)
@@ -79,7 +85,7 @@ def build_parser(full: Sequence[str] = ALL_COMMANDS) -> argparse.ArgumentParser:
             p_serve.add_argument(
                 setting.flag, dest=setting.name, metavar="VALUE", help=setting.help
             )
-    p_serve.set_defaults(func=cmd_serve)
+    p_serve.set_defaults(func=cmd_serve, opens_data=True)
 
     p_status = sub.add_parser("status", help="show the box, its visitors, peers and sync")
     add_common_options(p_status)
@@ -179,9 +185,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     env = dict(os.environ)
     try:
         settings = resolve_settings(args, env)
+        if getattr(args, "opens_data", False):
+            # Commands that open the data folder (their parser sets opens_data) run as
+            # its owner when started as root, before they open anything: see data_owner.
+            data_owner.act_as_data_owner(settings.data_dir, getattr(args, "owner", None))
         command: Command = args.func
         return command(args, settings)
-    except SettingsError as exc:
+    except (SettingsError, data_owner.OwnerError) as exc:
         return _fail(str(exc), EXIT_CONFIG)
     except (daemon.StartError, StoreError, identity.IdentityError) as exc:
         refused = isinstance(exc, CorruptDatabase | ForeignDatabase | NewerSchema)

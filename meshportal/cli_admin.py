@@ -42,7 +42,7 @@ def register(p_admin: argparse.ArgumentParser) -> None:
     add_common_options(p_set)
     p_set.add_argument("--name", default="admin", help="moderator name (default: admin)")
     p_set.add_argument("--stdin", action="store_true", help="read the password from standard input")
-    p_set.set_defaults(func=cmd_set_password)
+    p_set.set_defaults(func=cmd_set_password, opens_data=True)
 
 
 def _read_password(words: dict[str, str], from_stdin: bool) -> str | None:

@@ -97,25 +97,25 @@ def register(p_peer: argparse.ArgumentParser) -> None:
     p_list = peer_sub.add_parser("list", help="every box seen or trusted")
     add_common_options(p_list)
     p_list.add_argument("--json", action="store_true", help="machine-readable output")
-    p_list.set_defaults(func=cmd_list)
+    p_list.set_defaults(func=cmd_list, opens_data=True)
 
     p_add = peer_sub.add_parser("add", help="add a box mDNS cannot reach, by address")
     add_common_options(p_add)
     p_add.add_argument("address", metavar="HOST[:PORT]")
-    p_add.set_defaults(func=cmd_add)
+    p_add.set_defaults(func=cmd_add, opens_data=True)
 
     for name, helptext in (("trust", "trust a node id"), ("untrust", "revoke a node id")):
         p = peer_sub.add_parser(name, help=helptext)
         add_common_options(p)
         p.add_argument("node_id", metavar="NODEID")
-        p.set_defaults(func=cmd_trust, trusted=name == "trust")
+        p.set_defaults(func=cmd_trust, trusted=name == "trust", opens_data=True)
 
     p_pair = peer_sub.add_parser("pair", help="pair two boxes with a one-time code")
     add_common_options(p_pair)
     p_pair.add_argument("code", nargs="?", metavar="CODE", help="the code the other box shows")
     p_pair.add_argument("--show", action="store_true", help="show a code for the other box")
     p_pair.add_argument("--host", metavar="HOST[:PORT]", help="the other box's address")
-    p_pair.set_defaults(func=cmd_pair)
+    p_pair.set_defaults(func=cmd_pair, opens_data=True)
 
 
 def _words() -> dict[str, str]:

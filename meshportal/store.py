@@ -81,7 +81,14 @@ class DataDirLock:
         self._fd: int | None = None
 
     def acquire(self) -> None:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o640)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o640)
+        except PermissionError:
+            # most often a file root left behind: say which, not a traceback
+            raise StoreError(
+                f"cannot open {self.path}: permission denied; the data folder and its files"
+                " must belong to the user meshportal runs as"
+            ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
