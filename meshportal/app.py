@@ -21,14 +21,17 @@ from aiohttp import web
 from captive.http import CAPTIVE, CaptiveConfig, setup_captive
 from captive.schema import MIGRATIONS as CAPTIVE_MIGRATIONS
 from meshportal import admin
-from meshportal.blobs import BlobError, BlobStore
+from meshportal.blobs import BlobStore
 from meshportal.identity import Identity
 from meshportal.lazy_wiki import WIKI, LazyWiki
 from meshportal.lesson_search import index_lessons
 from meshportal.mesh.peers import MIGRATIONS as MESH_MIGRATIONS
-from meshportal.pack_archive import ArchiveError, ArchiveLimits
-from meshportal.pack_share import PackShare, ShareError, served_packs
-from meshportal.packs import PackError
+from meshportal.pack_admin import pack_commands
+from meshportal.pack_archive import ArchiveLimits
+from meshportal.pack_disk import served_packs
+from meshportal.pack_share import PackShare
+from meshportal.pack_withdrawals import MIGRATIONS as PACK_MIGRATIONS
+from meshportal.pack_withdrawals import WithdrawalTable
 from meshportal.replica_host import ReplicaHost
 from meshportal.sdnotify import Notifier
 from meshportal.settings import Settings
@@ -75,6 +78,7 @@ def library_migrations() -> dict[str, list[str]]:
     return {
         "captive": CAPTIVE_MIGRATIONS,
         "mesh": MESH_MIGRATIONS,
+        "packs": PACK_MIGRATIONS,
         "sync": SYNC_MIGRATIONS,
         "wiki": WIKI_MIGRATIONS,
     }
@@ -159,9 +163,10 @@ async def _mesh(app: web.Application) -> AsyncIterator[None]:
     mesh = Mesh(box.settings, box.identity, app[DB], host=app[REPLICA], blobs=app[WIKI].blobs)
     share = app[SHARE] = _pack_share(app, mesh)
     mesh.extra_wanted, mesh.on_fetched = share.wanted_blobs, share.soon
+    mesh.withheld, mesh.on_trust_changed = share.withheld_blobs, share.trust_changed
     await mesh.async_start()
     app[MESH] = mesh
-    share.start()
+    await share.start()  # before the web port opens: withdrawn packs are never served
     if share.accept_list:
         # an archive fetched just before a stop; boxes that take no packs skip this, so
         # their replica still loads on first use only
@@ -169,7 +174,7 @@ async def _mesh(app: web.Application) -> AsyncIterator[None]:
     box.sections["mesh"] = mesh.status_section
     box.sections["packs"] = share.status_section
     box.commands.update(mesh.commands())
-    box.commands["pack.publish"] = _publish_command(app)
+    box.commands.update(pack_commands(share, lambda: app[PACKS], content_dir(box.settings)))
     try:
         yield
     finally:
@@ -188,26 +193,11 @@ def _pack_share(app: web.Application, mesh: Mesh) -> PackShare:
 
     return PackShare(
         host=app[REPLICA], blobs=app[WIKI].blobs, data_dir=box.settings.data_dir,
-        node_id=box.identity.node_id, accept=box.settings.list_of("packs_accept"),
+        node_id=box.identity.node_id, withdrawals=WithdrawalTable(app[DB]),
+        accept=box.settings.list_of("packs_accept"),
         trusted=mesh.is_trusted, served_version=served_version, reload=reload,
         limits=ArchiveLimits(max_bytes=box.settings["packs_max_mb"] * 1_000_000),
     )  # fmt: skip
-
-
-def _publish_command(app: web.Application) -> AdminCommand:
-    async def run(request: dict[str, Any]) -> dict[str, Any]:
-        name = str(request.get("name", ""))
-        pack = next((p for p in app[PACKS] if p.name == name), None)
-        if pack is None:
-            return {"error": f"no content pack named {name!r} is served by this box"}
-        try:
-            entry = await app[SHARE].publish(pack)
-        except (ShareError, ArchiveError, PackError, BlobError) as exc:
-            return {"error": str(exc)}
-        return {"name": entry.name, "version": entry.version, "hash": entry.digest,
-                "size": entry.size, "publisher": entry.publisher}  # fmt: skip
-
-    return run
 
 
 async def _watchdog(app: web.Application) -> AsyncIterator[None]:
@@ -219,7 +209,7 @@ async def reload_content(app: web.Application) -> dict[str, Any]:
     """Read the content packs again (SIGHUP, `meshportal reload`): new lessons show at
     once, a broken pack is reported and skipped, the others keep working."""
     settings = app[BOX].settings
-    packs, problems = served_packs(_content_dir(settings), settings.data_dir / "packs")
+    packs, problems = served_packs(content_dir(settings), settings.data_dir / "packs")
     for problem in problems:
         log.warning("content pack skipped: %s", problem)
     app[PACKS][:] = packs  # the same list object: handlers hold no stale copy
@@ -228,7 +218,7 @@ async def reload_content(app: web.Application) -> dict[str, Any]:
     return {"packs": [p.name for p in packs], "problems": [str(p) for p in problems]}
 
 
-def _content_dir(settings: Settings) -> Path:
+def content_dir(settings: Settings) -> Path:
     return Path(settings["content_dir"]) if settings["content_dir"] else default_content_dir()
 
 
@@ -238,7 +228,7 @@ def create_app(settings: Settings, identity: Identity, notifier: Notifier) -> we
     app[BOX] = Box(settings, identity, notifier)
     # The mesh borrows the database, so it starts after it; the watchdog last.
     app.cleanup_ctx.extend([_database, _admin_socket, _mesh, _watchdog])
-    packs, problems = served_packs(_content_dir(settings), settings.data_dir / "packs")
+    packs, problems = served_packs(content_dir(settings), settings.data_dir / "packs")
     for problem in problems:
         log.warning("content pack skipped: %s", problem)
     setup_lessons(app, packs, settings["box_name"])

@@ -17,7 +17,7 @@ import os
 import re
 from pathlib import Path
 
-from meshportal.durable_files import fsync_dir
+from meshportal.durable_files import fsync_dir, write_atomically
 
 __all__ = ["BlobError", "BlobStore", "is_blob_hash"]
 
@@ -89,15 +89,22 @@ class BlobStore:
         if not self.fits(len(data)):
             raise self._over_budget()
         target.parent.mkdir(parents=True, exist_ok=True)
-        temporary = target.with_name(f".{target.name}.{os.getpid()}.part")
-        with open(temporary, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, target)
-        fsync_dir(target.parent)
+        write_atomically(target, data)
         self._used = self.used_bytes() + len(data)
         return digest
+
+    def delete(self, digest: str) -> None:
+        """Forget a blob (a content pack the admin removed); the caller checked that
+        nothing names it any more.  A power cut leaves it there or gone, never half."""
+        path = self.path(digest)
+        try:
+            held = path.stat().st_size
+        except FileNotFoundError:
+            return
+        path.unlink()
+        fsync_dir(path.parent)
+        if self._used is not None:
+            self._used -= held
 
     def read(self, digest: str) -> bytes:
         """The blob's bytes, checked against its name (a corrupt file is an error)."""

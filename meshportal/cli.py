@@ -47,7 +47,7 @@ Command = Callable[[argparse.Namespace, Settings], int]
 EXTRA_COMMANDS: dict[str, tuple[str, str]] = {
     "ap": ("meshportal.cli_ap", "generate and check the Wi-Fi access point configuration"),
     "peer": ("meshportal.cli_peer", "neighbouring boxes: list, add, trust, pair"),
-    "pack": ("meshportal.cli_pack", "content packs shared with neighbouring boxes"),
+    "pack": ("meshportal.cli_pack", "content packs: publish, list, remove, accept"),
     "admin": ("meshportal.cli_admin", "wiki moderators: set their password"),
 }
 ALL_COMMANDS = tuple(EXTRA_COMMANDS)

@@ -9,23 +9,20 @@ apply at the next start; pairing needs the daemon (it needs the sync port).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
-import sys
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from meshportal import admin, identity, status
+from meshportal import identity, status
 from meshportal.cli_common import (
-    EXIT_CONFIG,
     EXIT_FAILURE,
     EXIT_NOT_RUNNING,
     EXIT_OK,
     add_common_options,
 )
+from meshportal.cli_daemon import CommandError, ask, daemon_running, guard, run_offline
 from meshportal.settings import Settings
-from meshportal.store import DB_FILE, Database, DataDirLock, DataDirLocked
 
 _TEXT = {
     "fr": {
@@ -43,6 +40,7 @@ _TEXT = {
         "saved_offline": "enregistré (le démon est arrêté : effet au prochain démarrage)",
         "trust_ok": "{id} est maintenant de confiance",
         "untrust_ok": "{id} est révoquée : plus de synchro, ses changements futurs seront refusés",
+        "packs_withdrawn": "Packs de contenu qu'elle a signés, retirés : {names}",
         "added": "ajoutée : {host}:{port}, identifiant {id}",
         "added_unreached": "ajoutée : {host}:{port} (injoignable pour l'instant : {why})",
         "code": "Code d'appairage : {code}   (valable {min} min, un seul essai)",
@@ -70,6 +68,7 @@ _TEXT = {
         "saved_offline": "saved (the daemon is stopped: takes effect at next start)",
         "trust_ok": "{id} is now trusted",
         "untrust_ok": "{id} is revoked: no more sync, its future changes will be refused",
+        "packs_withdrawn": "Content packs it signed, withdrawn: {names}",
         "added": "added: {host}:{port}, node id {id}",
         "added_unreached": "added: {host}:{port} (not reachable yet: {why})",
         "code": "Pairing code: {code}   (valid {min} min, one try)",
@@ -84,10 +83,7 @@ _TEXT = {
 }
 
 
-class PeerCommandError(Exception):
-    def __init__(self, message: str, code: int = EXIT_FAILURE) -> None:
-        super().__init__(message)
-        self.code = code
+PeerCommandError = CommandError  # the name the peer commands used first
 
 
 def register(p_peer: argparse.ArgumentParser) -> None:
@@ -122,70 +118,26 @@ def _words() -> dict[str, str]:
     return _TEXT[status.admin_language()]
 
 
-def _socket(settings: Settings) -> Any:
-    return admin.socket_path(settings["admin_socket"], settings.data_dir)
-
-
-def _daemon_running(settings: Settings) -> bool:
-    """The data-folder lock is held exactly while a daemon runs."""
-    if not settings.data_dir.is_dir():
-        raise PeerCommandError(
-            f"no data folder {settings.data_dir}: run 'meshportal init'", EXIT_CONFIG
-        )
-    lock = DataDirLock(settings.data_dir)
-    try:
-        lock.acquire()
-    except DataDirLocked:
-        return True
-    lock.release()
-    return False
-
-
-def _ask(settings: Settings, request: dict[str, Any], wait: float = 5.0) -> dict[str, Any]:
-    answer = admin.ask(_socket(settings), request, timeout=wait)
-    if "error" in answer:
-        raise PeerCommandError(str(answer["error"]).removeprefix("bad request: "), EXIT_CONFIG)
-    return answer
+_daemon_running = daemon_running
+_ask = ask
 
 
 def _offline(settings: Settings, work: Callable[[Any], Awaitable[Any]]) -> Any:
-    """Run ``work(PeerTable)`` on the database, holding the lock so no daemon starts meanwhile."""
-    from meshportal.app import library_migrations
+    """Run ``work(PeerTable)`` on the database, holding the lock (see cli_daemon)."""
     from meshportal.mesh.peers import PeerTable
 
-    async def run() -> Any:
-        db = await Database.open(settings.data_dir / DB_FILE, library_migrations())
-        try:
-            return await work(PeerTable(db))
-        finally:
-            await db.close()
+    return run_offline(settings, lambda db: work(PeerTable(db)))
 
-    lock = DataDirLock(settings.data_dir)
-    lock.acquire()
-    try:
-        return asyncio.run(run())
-    finally:
-        lock.release()
+
+def _plain() -> tuple[type[Exception], ...]:
+    from meshportal.mesh.pairing import PairingError
+    from meshportal.mesh.peers import PeerError
+
+    return PeerError, PairingError
 
 
 def _guard(command: Callable[[argparse.Namespace, Settings], int]) -> Any:
-    def run(args: argparse.Namespace, settings: Settings) -> int:
-        from meshportal.mesh.pairing import PairingError
-        from meshportal.mesh.peers import PeerError
-
-        try:
-            return command(args, settings)
-        except (PeerError, PairingError) as exc:
-            print(f"meshportal: {exc}", file=sys.stderr)
-            return EXIT_CONFIG
-        except PeerCommandError as exc:
-            print(f"meshportal: {exc}", file=sys.stderr)
-            return exc.code
-        except admin.AdminUnavailable:
-            print(f"meshportal: {_words()['need_daemon']}", file=sys.stderr)
-            return EXIT_NOT_RUNNING
-
-    return run
+    return guard(command, lambda: _words()["need_daemon"], _plain)
 
 
 def _ago(then: float | None, words: dict[str, str]) -> str:
@@ -240,13 +192,16 @@ def cmd_trust(args: argparse.Namespace, settings: Settings) -> int:
     node_id = check_node_id(args.node_id)
     if node_id == identity.read_node_id(settings.data_dir):
         raise PeerError("this is this box's own node id")
+    withdrawn: list[str] = []
     if _daemon_running(settings):
         cmd = "peer.trust" if args.trusted else "peer.untrust"
-        _ask(settings, {"cmd": cmd, "node_id": node_id})
+        withdrawn = _ask(settings, {"cmd": cmd, "node_id": node_id}).get("packs_withdrawn", [])
     else:
         _offline(settings, lambda table: table.set_trust(node_id, args.trusted))
         print(words["saved_offline"])
     print(words["trust_ok" if args.trusted else "untrust_ok"].format(id=node_id))
+    if withdrawn:
+        print(words["packs_withdrawn"].format(names=", ".join(withdrawn)))
     return EXIT_OK
 
 

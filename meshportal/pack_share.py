@@ -9,7 +9,15 @@ than what the box serves) whose archive is here is installed into ``<data>/packs
 the blob is read back against its hash, unpacked with every path checked into a
 staging folder beside it, validated with ``load_pack`` (a broken pack is refused and
 reported; the version served so far stays), then swapped in by renames and the
-content reloaded.  A crash mid-swap is repaired at the next start.
+content reloaded.  A crash mid-swap is repaired at the next start (see pack_disk).
+
+Withdrawing: a received pack is served because a box this box trusts signed it.  At
+every pass (at start, after each catalog change, at once when the admin distrusts a
+box) an installed pack whose publisher is no longer trusted, or that the admin
+removed, is taken out of ``DATA/packs`` and so out of the lessons; its archive is no
+longer offered to peers (``withheld_blobs``).  The archive of a distrusted publisher's
+pack is kept, so trusting it again brings the pack back at the next pass; the archive
+of a removed pack is deleted (see pack_withdrawals for why each).
 
 Shipped packs (``content_dir``) and installed ones are served together; when both have
 a pack of the same name, the higher version is served (a tie goes to the shipped one).
@@ -20,9 +28,7 @@ No aiohttp here: the app gives the callbacks (trust, served versions, reload).
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import os
 import shutil
 import time
 from collections.abc import Awaitable, Callable
@@ -30,7 +36,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from meshportal.blobs import BlobError, BlobStore
-from meshportal.durable_files import fsync_dir
 from meshportal.pack_archive import (
     ArchiveError,
     ArchiveLimits,
@@ -48,33 +53,35 @@ from meshportal.pack_catalog import (
     verdict,
     version_key,
 )
-from meshportal.packs import Pack, PackError, load_pack, load_packs
+from meshportal.pack_disk import (
+    read_index,
+    received_folders,
+    repair,
+    swap,
+    withdraw,
+    write_index,
+)
+from meshportal.pack_withdrawals import (
+    REMOVED,
+    UNTRUSTED,
+    Withdrawal,
+    WithdrawalTable,
+    removal,
+)
+from meshportal.packs import Pack, PackError, load_pack
 from meshportal.replica_host import ReplicaHost
 
 if TYPE_CHECKING:  # the sync engine loads with the replica, not at start
     from sync.change import Change
     from sync.replica import Replica
 
-__all__ = ["PackShare", "ShareError", "served_packs"]
+__all__ = ["PackShare", "ShareError"]
 
 log = logging.getLogger("meshportal.packs")
-INDEX = "installed.json"  # beside the pack folders; load_packs only reads folders
 
 
 class ShareError(Exception):
     """A pack that cannot be published or installed, said plainly."""
-
-
-def served_packs(content_dir: Path, shared_dir: Path) -> tuple[list[Pack], list[PackError]]:
-    """The shipped packs and the installed ones; the higher version wins a name."""
-    shipped, problems = load_packs(content_dir)
-    shared, more = load_packs(shared_dir)
-    by_name = {pack.name: pack for pack in shipped}
-    for pack in shared:
-        current = by_name.get(pack.name)
-        if current is None or is_newer(pack.version, current.version):
-            by_name[pack.name] = pack
-    return sorted(by_name.values(), key=lambda p: p.name), problems + more
 
 
 class PackShare:
@@ -85,6 +92,7 @@ class PackShare:
         blobs: BlobStore,
         data_dir: Path,
         node_id: str,
+        withdrawals: WithdrawalTable,
         accept: list[str],
         trusted: Callable[[str], bool],
         served_version: Callable[[str], str | None],
@@ -96,6 +104,8 @@ class PackShare:
         self.shared_dir = data_dir / "packs"
         self.staging = data_dir / "packs-staging"  # same disk: renames are atomic
         self.node_id = node_id
+        self.withdrawals = withdrawals
+        self._withdrawn: dict[str, Withdrawal] = {}  # the table's rows, read at start
         self.accept_list = accept
         self.accepts = parse_accept(accept)
         self.trusted = trusted
@@ -109,10 +119,18 @@ class PackShare:
 
     # --- lifecycle ---------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Repair an interrupted swap, then follow the catalog."""
+    async def start(self) -> None:
+        """Repair an interrupted swap, withdraw what must go, then follow the catalog.
+
+        The daemon starts this before its web port opens: a pack distrusted or removed
+        while it was stopped is never served, not even for a moment."""
         self.shared_dir.mkdir(parents=True, exist_ok=True)
-        _repair(self.shared_dir, self.staging)
+        await asyncio.to_thread(repair, self.shared_dir, self.staging)
+        self._withdrawn = await self.withdrawals.all()
+        async with self._lock:
+            gone = await self._enforce()
+        if gone:
+            await self.reload()
         self.host.on_commit(self._on_commit)
 
     async def stop(self) -> None:
@@ -138,6 +156,9 @@ class PackShare:
         for name, entry in sorted(catalog(replica).items()):
             if entry.publisher == self.node_id or not self.accepts(name):
                 continue  # our own pack is served from where we published it
+            if self._refused(name):
+                untaken[name] = "removed by the admin (meshportal pack accept NAME)"
+                continue
             why = verdict(entry, signer(replica, name), accepted=True, trusted=self.trusted)
             if why is not None:
                 untaken[name] = why
@@ -154,8 +175,10 @@ class PackShare:
         return {e.digest: e.size for e in self._takeable(replica) if e.size <= limit}
 
     async def check(self) -> list[str]:
-        """Install every takeable pack whose archive is here; the names installed."""
+        """Withdraw what must go, then install every takeable pack whose archive is here;
+        the names installed."""
         async with self._lock:
+            gone = await self._enforce()
             replica = await self.host.replica()
             done = []
             for entry in self._takeable(replica):
@@ -170,7 +193,10 @@ class PackShare:
                     continue
                 log.info("installed shared pack %s %s", entry.name, entry.version)
                 done.append(entry.name)
-            if done:
+                if entry.name in self._withdrawn:  # back after its publisher is trusted again
+                    await self.withdrawals.forget(entry.name, UNTRUSTED)
+                    del self._withdrawn[entry.name]
+            if done or gone:
                 await self.reload()
             return done
 
@@ -187,20 +213,108 @@ class PackShare:
             pack = load_pack(folder)  # PackError: broken, the served version stays
             if pack.version != entry.version:
                 raise ShareError(f"manifest says version {pack.version}, catalog {entry.version}")
-            _swap(folder, self.shared_dir / entry.name, self.staging)
+            swap(folder, self.shared_dir / entry.name, self.staging)
             index = self.installed()
             index[entry.name] = {"version": entry.version, "hash": entry.digest,
                                  "publisher": entry.publisher, "at": time.time()}  # fmt: skip
-            _write_json(self.shared_dir / INDEX, index)
+            write_index(self.shared_dir, index)
         finally:
             shutil.rmtree(work, ignore_errors=True)
 
     def installed(self) -> dict[str, dict[str, Any]]:
-        try:
-            index = json.loads((self.shared_dir / INDEX).read_text())
-        except (OSError, ValueError):
-            return {}
-        return {k: v for k, v in index.items() if (self.shared_dir / k).is_dir()}
+        return read_index(self.shared_dir)
+
+    # --- withdrawing ----------------------------------------------------------------------
+
+    def _refused(self, name: str) -> bool:
+        item = self._withdrawn.get(name)
+        return item is not None and item.reason == REMOVED
+
+    def withdrawn(self) -> dict[str, Withdrawal]:
+        return dict(self._withdrawn)
+
+    async def _record(self, item: Withdrawal) -> None:
+        """The decision first, durably: the folder follows it (now, or at the next pass)."""
+        await self.withdrawals.record(item)
+        if not self._refused(item.name):
+            self._withdrawn[item.name] = item
+
+    async def _enforce(self) -> list[str]:
+        """Withdraw installed packs the admin removed or whose publisher is no longer
+        trusted; the names withdrawn.  Holds ``_lock``.  Needs no replica unless a
+        removed pack's archive is to be deleted."""
+        gone = []
+        index = self.installed()
+        for name in received_folders(self.shared_dir):
+            # a folder the index does not name (cut between swap and index) has no
+            # known publisher: withdrawn; the next pass installs it again if it may
+            meta = index.get(name, {})
+            publisher = str(meta.get("publisher", ""))
+            if not self._refused(name):
+                if self.trusted(publisher):
+                    continue
+                version, digest = str(meta.get("version", "")), str(meta.get("hash", ""))
+                await self._record(Withdrawal(name, UNTRUSTED, version, digest, publisher))
+            if await asyncio.to_thread(withdraw, self.shared_dir, self.staging, name):
+                log.warning("withdrew shared pack %s: %s", name, self._withdrawn[name].reason)
+                gone.append(name)
+        for item in list(self._withdrawn.values()):
+            if item.reason == REMOVED and item.digest and self.blobs.has(item.digest):
+                await self._drop_archive(item)
+        return gone
+
+    async def _drop_archive(self, item: Withdrawal) -> None:
+        """Free the SD card of a removed pack's archive, unless a wiki page attaches the
+        same bytes or another pack of the catalog is the same archive."""
+        from meshportal.mesh.link import referenced_blobs  # loads with the replica
+
+        replica = await self.host.replica()
+        others = {e.digest for e in catalog(replica).values() if e.name != item.name}
+        if item.digest in others or item.digest in referenced_blobs(replica):
+            return
+        await asyncio.to_thread(self.blobs.delete, item.digest)
+
+    def withheld_blobs(self) -> set[str]:
+        """Archives not to offer to peers: those of packs this box withdrew."""
+        serving = {str(meta.get("hash")) for meta in self.installed().values()}
+        return {w.digest for w in self._withdrawn.values() if w.digest} - serving
+
+    async def trust_changed(self, node_id: str, trusted: bool) -> list[str]:
+        """A box was trusted or distrusted: the packs withdrawn now (none on trust: the
+        pass that follows re-installs what the box signed)."""
+        gone: list[str] = []
+        if not trusted:
+            async with self._lock:
+                gone = await self._enforce()
+            if gone:
+                await self.reload()
+        if self.accept_list:
+            self.soon()
+        return gone
+
+    async def remove(self, name: str) -> Withdrawal:
+        """The admin removes a received pack: refused from now on, folder and archive gone."""
+        async with self._lock:
+            meta = self.installed().get(name)
+            known = self._withdrawn.get(name)
+            if meta is None and known is None:
+                raise ShareError(f"no pack named {name!r} was received from another box")
+            item = removal(name, meta, known)
+            await self.withdrawals.record(item)
+            self._withdrawn[name] = item
+            gone = await self._enforce()
+        if gone:
+            await self.reload()
+        return item
+
+    async def accept(self, name: str) -> bool:
+        """Lift the admin's removal of ``name``; False if it was not removed."""
+        if not self._refused(name):
+            return False
+        await self.withdrawals.forget(name, REMOVED)
+        del self._withdrawn[name]
+        self.soon()  # installed now if the archive is here, else after the next sync
+        return True
 
     # --- publishing ----------------------------------------------------------------------
 
@@ -238,34 +352,6 @@ class PackShare:
         return {
             "accept": ", ".join(self.accept_list) or "-",
             "installed": installed,
+            "withdrawn": [w.as_dict() for _, w in sorted(self._withdrawn.items())],
             "refused": [{"name": k, "why": v} for k, v in sorted(self.refused().items())],
         }
-
-
-def _swap(new: Path, target: Path, staging: Path) -> None:
-    """Put ``new`` at ``target``: the old folder moves aside first, and back at the next
-    start if we die in between (see _repair); then it is deleted."""
-    aside = staging / f"replaced-{target.name}"
-    shutil.rmtree(aside, ignore_errors=True)
-    if target.exists():
-        os.replace(target, aside)
-    os.replace(new, target)
-    fsync_dir(target.parent)
-    shutil.rmtree(aside, ignore_errors=True)
-
-
-def _repair(shared: Path, staging: Path) -> None:
-    if not staging.is_dir():
-        return
-    for item in staging.iterdir():
-        name = item.name.removeprefix("replaced-")
-        if item.name.startswith("replaced-") and not (shared / name).exists():
-            os.replace(item, shared / name)  # the swap stopped half-way: keep the old one
-        else:
-            shutil.rmtree(item, ignore_errors=True)
-
-
-def _write_json(path: Path, value: Any) -> None:
-    temporary = path.with_name(f".{path.name}.part")
-    temporary.write_text(json.dumps(value, indent=1, sort_keys=True))
-    os.replace(temporary, path)

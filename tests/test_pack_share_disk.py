@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from meshportal.pack_share import _repair, served_packs
+from meshportal.pack_disk import repair, served_packs
 from tests.test_packs import GOOD, make_pack
 
 
@@ -33,7 +33,7 @@ def test_a_swap_cut_after_moving_the_old_folder_aside_is_undone(tmp_path: Path) 
     shared.mkdir()
     old = make_pack(staging, "replaced-cuisine", GOOD)  # moved aside, new one not in yet
     make_pack(staging, "cuisine-0123456789abcdef", GOOD)  # a half-written new version
-    _repair(shared, staging)
+    repair(shared, staging)
     assert (shared / "cuisine" / "manifest.toml").is_file() and not old.exists()
     assert list(staging.iterdir()) == []
     packs, _ = served_packs(tmp_path / "none", shared)

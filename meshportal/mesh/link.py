@@ -30,7 +30,7 @@ import contextlib
 import logging
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,12 +76,15 @@ def referenced_blobs(replica: Replica) -> dict[str, int]:
     return out
 
 
-def served_blobs(replica: Replica) -> dict[str, int]:
-    """What a peer may fetch from us: attachments and the shared packs' archives."""
-    return referenced_blobs(replica) | catalog_blobs(replica)
+def served_blobs(replica: Replica, withheld: Collection[str] = ()) -> dict[str, int]:
+    """What a peer may fetch from us: attachments and the shared packs' archives, but
+    not the archives of packs this box withdrew (``withheld``)."""
+    packs = {h: size for h, size in catalog_blobs(replica).items() if h not in withheld}
+    return referenced_blobs(replica) | packs
 
 
 BlobChooser = Callable[[Replica], dict[str, int]]
+Withheld = Callable[[], set[str]]
 
 
 def lag(mine: VersionVector, theirs: VersionVector) -> tuple[int, int]:
@@ -145,9 +148,11 @@ class Conversation:
         initiator: bool,
         is_revoked: Callable[[str], bool],
         extra_wanted: BlobChooser | None = None,
+        withheld: Withheld | None = None,
     ) -> None:
         self.session = session
         self.extra_wanted = extra_wanted  # beyond attachments: the packs this box takes
+        self.withheld = withheld  # pack archives this box no longer offers
         self.host = host
         self.blobs = blobs
         self.initiator = initiator
@@ -306,7 +311,8 @@ class Conversation:
         if self._served is None:
             # Only what our pages and pack catalog name: a hash alone opens nothing else.
             replica = self._source.replica if self._source else None
-            self._served = served_blobs(replica) if replica is not None else {}
+            withheld = self.withheld() if self.withheld is not None else set()
+            self._served = served_blobs(replica, withheld) if replica is not None else {}
         if self.blobs is None or digest not in self._served or not self.blobs.has(digest):
             self._send({"t": "bn", "h": digest})
             return

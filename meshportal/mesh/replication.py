@@ -32,7 +32,7 @@ from meshportal.replica_host import ReplicaHost
 if TYPE_CHECKING:
     # The conversation (and the sync engine with cryptography) load with the first sync:
     # an idle box that never meets a peer keeps that memory.
-    from meshportal.mesh.link import BlobChooser, Conversation, LinkResult
+    from meshportal.mesh.link import BlobChooser, Conversation, LinkResult, Withheld
     from sync.change import Change
     from sync.replica import Replica
 
@@ -73,9 +73,11 @@ class Replicator:
         interval: float,
         extra_wanted: BlobChooser | None = None,
         on_fetched: Callable[[], None] | None = None,
+        withheld: Withheld | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.extra_wanted = extra_wanted
+        self.withheld = withheld
         self.on_fetched = on_fetched  # a session completed some files
         self.host = host
         self.blobs = blobs
@@ -257,7 +259,7 @@ class Replicator:
 
         conversation = Conversation(
             session, self.host, self.blobs, initiator=initiator, is_revoked=self.is_revoked,
-            extra_wanted=self.extra_wanted,
+            extra_wanted=self.extra_wanted, withheld=self.withheld,
         )  # fmt: skip
         state.live = conversation
         self.sessions += 1

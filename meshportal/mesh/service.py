@@ -26,7 +26,7 @@ from meshportal.store import Database
 
 if TYPE_CHECKING:
     from meshportal.mesh.discovery import Discovery
-    from meshportal.mesh.link import BlobChooser
+    from meshportal.mesh.link import BlobChooser, Withheld
 
 log = logging.getLogger("meshportal.mesh")
 VectorSource = Callable[[], Mapping[str, int]]
@@ -75,6 +75,9 @@ class Mesh:
         # set before async_start by whoever shares content packs (pack_share)
         self.extra_wanted: BlobChooser | None = None
         self.on_fetched: Callable[[], None] | None = None
+        self.withheld: Withheld | None = None
+        # told of every trust change by the admin; answers the packs it withdrew
+        self.on_trust_changed: Callable[[str, bool], Awaitable[list[str]]] | None = None
 
     # -- lifecycle -------------------------------------------------------
 
@@ -96,6 +99,7 @@ class Mesh:
                 policy=self.policy, is_revoked=self.is_revoked, on_forged=self._on_forged,
                 announce=self.vector_changed, interval=self.settings["sync_interval"],
                 extra_wanted=self.extra_wanted, on_fetched=self.on_fetched,
+                withheld=self.withheld,
             )  # fmt: skip
             await self.replicator.async_start()  # reads the digest the advert needs
         await self._async_start_discovery()
@@ -210,6 +214,12 @@ class Mesh:
         await self.peers.set_trust(node_id, True)
         await self.reload_trust()
         self._blocked.pop(node_id, None)
+        await self._trust_changed(node_id, True)
+
+    async def _trust_changed(self, node_id: str, trusted: bool) -> list[str]:
+        if self.on_trust_changed is None:
+            return []
+        return await self.on_trust_changed(node_id, trusted)
 
     async def _on_forged(self, node_id: str) -> None:
         """A peer sent changes whose signature or chain is wrong: no honest box does."""
@@ -324,7 +334,8 @@ class Mesh:
             # Revoking stops syncing now, not at the next connection.
             for session in list(self._sessions.pop(node_id, ())):
                 await session.close()
-        return {"node_id": node_id, "trusted": trusted}
+        withdrawn = await self._trust_changed(node_id, trusted)
+        return {"node_id": node_id, "trusted": trusted, "packs_withdrawn": withdrawn}
 
     async def _cmd_add(self, request: dict[str, Any]) -> dict[str, Any]:
         host, port = parse_host_port(str(request.get("address", "")), self.settings["sync_port"])
