@@ -104,17 +104,17 @@ def register(p_pack: argparse.ArgumentParser) -> None:
     p_list = pack_sub.add_parser("list", help="every pack of this box, local and received")
     add_common_options(p_list)
     p_list.add_argument("--json", action="store_true", help="machine-readable output")
-    p_list.set_defaults(func=_guard(cmd_list))
+    p_list.set_defaults(func=_guard(cmd_list), opens_data=True)
 
     p_remove = pack_sub.add_parser("remove", help="uninstall a pack received from another box")
     add_common_options(p_remove)
     p_remove.add_argument("name", metavar="NAME", help="the pack's name")
-    p_remove.set_defaults(func=_guard(cmd_remove))
+    p_remove.set_defaults(func=_guard(cmd_remove), opens_data=True)
 
     p_accept = pack_sub.add_parser("accept", help="take a removed pack again")
     add_common_options(p_accept)
     p_accept.add_argument("name", metavar="NAME", help="the pack's name")
-    p_accept.set_defaults(func=_guard(cmd_accept))
+    p_accept.set_defaults(func=_guard(cmd_accept), opens_data=True)
 
 
 def _guard(command: Command) -> Command:

@@ -100,6 +100,7 @@ def test_offline_commands_as_root_leave_every_file_to_the_folders_owner(tmp_path
         ("peer", "add", "127.0.0.1:9"),
         ("peer", "trust", OTHER),
         ("peer", "list"),
+        ("pack", "list"),
         ("admin", "set-password", "--stdin"),
     ]
     for step in steps:
@@ -110,6 +111,9 @@ def test_offline_commands_as_root_leave_every_file_to_the_folders_owner(tmp_path
     # and again once the daemon has made its own files (certificates, cache, blobs)
     (data / "meshportal.lock").unlink()  # re-created by the next command
     done = _cli_as_root(folder, "peer", "untrust", OTHER)
+    assert done.returncode == 0, done.stderr
+    (data / "meshportal.lock").unlink()
+    done = _cli_as_root(folder, "pack", "list")
     assert done.returncode == 0, done.stderr
     assert _not_nobodys(data) == []
     _daemon_as_nobody_writes(folder)
