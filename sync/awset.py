@@ -85,6 +85,13 @@ class AwSet:
         """Validates ops before a batch applies them; state-free for this type."""
         return _check_op
 
+    def checker_seed(self) -> None:
+        return None  # checking needs nothing of the state
+
+    @staticmethod
+    def seeded_checker(seed: None) -> Callable[[Any, str, int], None]:
+        return _check_op
+
     def apply_checked(self, op: Any, origin: str, hlc: int) -> None:
         self.apply(op, origin, hlc)  # validation is a few type checks: no fast path needed
 

@@ -25,7 +25,7 @@ document's bytes as they are (`state_of`).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, MutableMapping
-from typing import TypeVar, overload
+from typing import Any, TypeVar, overload
 
 from sync.documents import DOC_TYPES, Document
 from sync.errors import CorruptState, UnknownDocumentType
@@ -35,16 +35,23 @@ __all__ = ["Documents"]
 _T = TypeVar("_T")
 
 
+_UNSEEDED = object()  # a stored state as loaded: checking a batch decodes it
+
+
 class _Stored:
     """A document as its encoded state: as loaded, or folded back (then `hint` is the
-    folded document's size_hint(), which the store reads to decide on rewriting it)."""
+    folded document's size_hint(), which the store reads to decide on rewriting it, and
+    `seed` its checker_seed(), so that checking a batch need not decode it)."""
 
-    __slots__ = ("hint", "state", "type_name")
+    __slots__ = ("hint", "seed", "state", "type_name")
 
-    def __init__(self, type_name: str, state: bytes, hint: int = 0) -> None:
+    def __init__(
+        self, type_name: str, state: bytes, hint: int = 0, seed: object = _UNSEEDED
+    ) -> None:
         self.type_name = type_name
         self.state = state
         self.hint = hint
+        self.seed = seed
 
 
 class Documents(MutableMapping[str, Document]):
@@ -167,6 +174,19 @@ class Documents(MutableMapping[str, Document]):
             return entry.type_name, entry.state
         return entry.type_name, entry.encode_state()
 
+    def checker(self, name: str) -> Callable[[Any, str, int], None] | None:
+        """The checker of `name` for a batch (None if there is no such document): a
+        folded document's is made from its seed, without decoding it; applying the batch
+        decodes it, and the pauses between its changes fold it again once done."""
+        entry = self._entries.get(name)
+        if entry is None:
+            return None
+        if isinstance(entry, _Stored):
+            if entry.seed is not _UNSEEDED:
+                return DOC_TYPES[entry.type_name].seeded_checker(entry.seed)
+            return self._decode(name, entry).checker()
+        return entry.checker()
+
     def size_hint(self, name: str) -> int:
         """`name`'s size_hint(), without decoding a folded document."""
         entry = self._entries[name]
@@ -198,7 +218,7 @@ class Documents(MutableMapping[str, Document]):
             if busy is not None and busy(name):
                 continue
             assert not isinstance(doc, _Stored)
-            entries[name] = _Stored(doc.type_name, doc.encode_state(), size)
+            entries[name] = _Stored(doc.type_name, doc.encode_state(), size, doc.checker_seed())
             del self._recent[name]
             total -= size
             folded += 1

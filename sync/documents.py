@@ -31,6 +31,16 @@ class Document(Protocol):
         Ops it accepted may be given to ``apply_checked`` (same order), which cannot fail."""
         ...
 
+    def checker_seed(self) -> Any:
+        """What ``checker`` needs of the state (small): kept when the document folds back
+        into bytes, so that checking a batch does not decode it (sync/document_map.py)."""
+        ...
+
+    @staticmethod
+    def seeded_checker(seed: Any) -> Callable[[Any, str, int], None]:
+        """``checker()`` of a document whose ``checker_seed()`` was `seed`."""
+        ...
+
     def apply_checked(self, op: Any, origin: str, hlc: int) -> None: ...
 
     def size_hint(self) -> int:

@@ -344,10 +344,11 @@ def _check_ops(
         for name, type_name, op in ops:
             check = checkers.get(name)
             if check is None:
-                doc = docs.get(name)
-                if doc is None:
+                check = docs.checker(name)  # a folded document stays folded
+                if check is None:
                     doc = fresh[name] = new_document(type_name)
-                check = checkers[name] = doc.checker()
+                    check = doc.checker()
+                checkers[name] = check
             check(op, origin, hlc)
             last_use[name] = index
         if pace.due():

@@ -309,7 +309,16 @@ class TextDoc:
 
     def checker(self) -> TextChecker:
         """A validator for a sequence of ops to be applied in that order (see TextChecker)."""
-        return TextChecker(self)
+        return TextChecker(self._next)
+
+    def checker_seed(self) -> dict[str, int]:
+        """All a checker needs of this state: each origin's next counter."""
+        return self._next
+
+    @staticmethod
+    def seeded_checker(seed: dict[str, int]) -> TextChecker:
+        """The checker of a document whose checker_seed() was `seed`, without it."""
+        return TextChecker(seed)
 
     def apply_checked(self, op: Any, origin: str, hlc: int) -> None:
         """Apply an op that this document's checker accepted, in the order it checked it.
@@ -1000,8 +1009,8 @@ class TextChecker:
 
     __slots__ = ("applied", "next")
 
-    def __init__(self, doc: TextDoc) -> None:
-        self.applied = doc._next
+    def __init__(self, applied: dict[str, int]) -> None:
+        self.applied = applied  # origin -> next counter of the document (not changed here)
         self.next: dict[str, int] = {}  # origin -> next counter once checked ops applied
 
     def _limit(self, origin: str) -> int:

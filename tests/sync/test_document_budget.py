@@ -11,8 +11,10 @@ from typing import Any
 import pytest
 
 from sync.document_map import Documents
+from sync.errors import MalformedOp
 from sync.pace import Pace
 from sync.replica import Replica
+from sync.text import TextDoc
 from tests.sync.replicas import identity, open_store, replica, snapshot, sync_pair
 
 PAGE = 16  # size_hint() of a one-block text page
@@ -177,4 +179,43 @@ def test_a_batch_applied_in_steps_folds_what_it_is_done_with(
     # beyond the budget, only the page the batch was changing
     assert max(sizes) <= 3 * PAGE
     assert sum(unlimited.docs[n].size_hint() for n in unlimited.documents()) > 10 * max(sizes)
+    assert snapshot(limited) == snapshot(unlimited)
+
+
+def test_checking_a_batch_leaves_folded_documents_folded() -> None:
+    rng = random.Random(9)
+    author = replica(1)
+    limited, unlimited = replica(2, document_budget=PAGE), replica(3)
+    edit_pages(author, rng, pages=12, edits=150)
+    author.seal()
+    for r in (limited, unlimited):
+        r.apply_segments(author.changes_since({}))
+    folded = [n for n in limited.documents() if not limited.docs.is_decoded(n)]
+    assert len(folded) > 10
+    for name in folded:  # the seed kept at folding is what decoding gives
+        entry = limited.docs._entries[name]
+        if entry.type_name == "text":
+            assert entry.seed == TextDoc.decode_state(entry.state)._next  # type: ignore[union-attr]
+    # a batch one of whose ops names a character no one typed: refused by the checks,
+    # before anything is decoded or changed
+    page = next(n for n in folded if n.startswith("p"))
+    bad = replica(4)
+    bad.apply_segments(author.changes_since({}))
+    bad.insert_text(page, 0, "x")
+    bad.seal()
+    segment = bad.changes_since(limited.version_vector())
+    forged = replica(5)
+    forged.insert_text("autre", 0, "ok")
+    forged.docs[page] = TextDoc()  # its op on `page` will name an unknown left origin
+    forged.docs[page].apply(["i", 0, "ab", None, None], "nowhere", 0)
+    forged.insert_text(page, 1, "z")
+    forged.seal()
+    before = snapshot(unlimited)
+    with pytest.raises(MalformedOp, match="unknown character"):
+        limited.apply_segments(forged.changes_since({}))
+    assert [n for n in limited.documents() if not limited.docs.is_decoded(n)] == folded
+    assert snapshot(limited) == before
+    # a good batch still applies on folded documents, as on decoded ones
+    for r in (limited, unlimited):
+        r.apply_segments(segment)
     assert snapshot(limited) == snapshot(unlimited)
