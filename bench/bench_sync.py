@@ -403,8 +403,19 @@ def _protocol_batches(segments: list[bytes]) -> list[list[bytes]]:
     return batches
 
 
-def w_apply_100k(workdir: Path) -> dict[str, float]:
-    """Timed: apply and persist every signed remote change, in protocol-sized batches."""
+SMALL_BOARD = 512 << 20  # the smallest board the box runs on (Pi Zero 2 W, Pi 3 A+)
+
+
+def small_board_budget() -> int:
+    """The decoded-document budget the daemon gives itself on a 512 MB board."""
+    from meshportal.replica_host import board_document_budget
+
+    return board_document_budget(SMALL_BOARD)
+
+
+def w_apply_100k(workdir: Path, budget: int | None = None) -> dict[str, float]:
+    """Timed: apply and persist every signed remote change, in protocol-sized batches;
+    with `budget`, decoded documents beyond it fold back into bytes as on a small board."""
     from sync.codec import Limits
 
     segments = _unpack((workdir / "wiki.segments").read_bytes())
@@ -412,7 +423,10 @@ def w_apply_100k(workdir: Path) -> dict[str, float]:
 
     async def run() -> dict[str, float]:
         conn, store = await _open_store(db)
-        receiver = await store.async_load(identity(4), limits=Limits())
+        gc.collect()
+        base = rss_mib()
+        reset_peak()
+        receiver = await store.async_load(identity(4), limits=Limits(), document_budget=budget)
         batches = _protocol_batches(segments)
         start = time.perf_counter()
         for batch in batches:
@@ -427,6 +441,7 @@ def w_apply_100k(workdir: Path) -> dict[str, float]:
         _remove_db(db)
         return {
             "apply_s": elapsed,
+            "peak_mib": peak_mib() - base,
             "changes_per_s": applied / elapsed,
             "ops_per_s": ops / elapsed,
             "batches": float(len(batches)),
@@ -462,10 +477,13 @@ def w_prepare_wiki_db(workdir: Path) -> dict[str, float]:
     return {}
 
 
-def w_load_wiki(workdir: Path, db_name: str, pages: int) -> dict[str, float]:
+def w_load_wiki(
+    workdir: Path, db_name: str, pages: int, budget: int | None = None
+) -> dict[str, float]:
     """Timed: a box starts and loads its stored wiki replica (10,000 pages by default),
     then reads one page.  Also the longest the event loop went without running another
-    task during the load (sampled every millisecond): what a visitor's request waits."""
+    task during the load (sampled every millisecond): what a visitor's request waits.
+    With `budget`, decoded documents beyond it fold back into bytes as on a small board."""
 
     async def run() -> dict[str, float]:
         conn, store = await _open_store(workdir / db_name)
@@ -485,7 +503,7 @@ def w_load_wiki(workdir: Path, db_name: str, pages: int) -> dict[str, float]:
         sampler = asyncio.create_task(sample())
         await asyncio.sleep(0)
         start = time.perf_counter()
-        r = await store.async_load(identity(4))
+        r = await store.async_load(identity(4), document_budget=budget)
         load_s = time.perf_counter() - start
         loading = False
         await sampler
@@ -648,9 +666,13 @@ WORKERS = {
     "load": lambda args: w_load(load_trace(), Path(args.workdir)),
     "prepare_100k": lambda args: w_prepare_100k(Path(args.workdir), args.count, args.pages),
     "apply_100k": lambda args: w_apply_100k(Path(args.workdir)),
+    "apply_100k_small": lambda args: w_apply_100k(Path(args.workdir), small_board_budget()),
     "prepare_wiki_db": lambda args: w_prepare_wiki_db(Path(args.workdir)),
     "load_wiki": lambda args: w_load_wiki(Path(args.workdir), "wiki.db", args.pages),
     "load_wiki_replay": lambda args: w_load_wiki(Path(args.workdir), "wiki-replay.db", args.pages),
+    "load_wiki_replay_small": lambda args: w_load_wiki(
+        Path(args.workdir), "wiki-replay.db", args.pages, small_board_budget()
+    ),
     "sync_one_new": lambda args: w_sync_one_new(Path(args.workdir)),
     "pull_wiki": lambda args: w_pull_wiki(Path(args.workdir)),
     "local_saves": lambda args: w_local_saves(Path(args.workdir), args.saves),
@@ -723,7 +745,7 @@ def main() -> None:
         run_worker("prepare_100k", workdir, args)
         run_worker("prepare_wiki_db", workdir, args)
         timed = (["load"] if traces else []) + ["apply_100k", "local_saves"]
-        timed += ["load_wiki", "load_wiki_replay"]
+        timed += ["load_wiki", "load_wiki_replay", "apply_100k_small", "load_wiki_replay_small"]
         results.update(medians(timed, args.runs, workdir, args))
         results.update(medians(["sync_one_new", "pull_wiki"], 1, workdir, args))
     report(results, args)
@@ -737,6 +759,7 @@ def report(results: dict[str, dict[str, float]], args: argparse.Namespace) -> No
     apply, one = results["apply_100k"], results["sync_one_new"]
     pull, saves = results["pull_wiki"], results["local_saves"]
     loaded, replayed = results["load_wiki"], results["load_wiki_replay"]
+    small_apply, small_replay = results["apply_100k_small"], results["load_wiki_replay_small"]
 
     def fmt(value: float | None, unit: str = "", digits: int = 2) -> str:
         return "—" if value is None else f"{value:.{digits}f}{unit}"
@@ -804,7 +827,15 @@ def report(results: dict[str, dict[str, float]], args: argparse.Namespace) -> No
             fmt(apply["changes_per_s"], "", 0),
             "≥ 20,000",
             f"{int(apply['segments'])} segments, {int(apply['batches'])} batches, "
-            f"{args.pages} pages, {fmt(apply['ops_per_s'], ' ops/s', 0)}",
+            f"{args.pages} pages, {fmt(apply['ops_per_s'], ' ops/s', 0)}, "
+            f"peak RSS +{fmt(apply['peak_mib'], ' MiB', 0)}",
+        ),
+        (
+            "  (with a 512 MB board's document budget)",
+            "changes/s",
+            fmt(small_apply["changes_per_s"], "", 0),
+            "",
+            f"peak RSS +{fmt(small_apply['peak_mib'], ' MiB', 0)}",
         ),
         (
             f"fresh box pulls the {int(pull['pages'])}-page wiki (protocol + SQLite)",
@@ -828,6 +859,14 @@ def report(results: dict[str, dict[str, float]], args: argparse.Namespace) -> No
             "",
             f"RSS +{fmt(replayed['loaded_rss_mib'], ' MiB', 1)}, event loop blocked "
             f"{fmt(replayed['max_stall_ms'], ' ms', 0)} at most",
+        ),
+        (
+            "  (the same with a 512 MB board's document budget)",
+            "time",
+            fmt(small_replay["load_s"], " s"),
+            "",
+            f"RSS +{fmt(small_replay['loaded_rss_mib'], ' MiB', 1)}, event loop blocked "
+            f"{fmt(small_replay['max_stall_ms'], ' ms', 0)} at most",
         ),
         (
             "local wiki saves (diff + change + signed durable commit each)",
