@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from meshportal.identity import Identity
 from meshportal.store import Database
+from meshportal.sysinfo import memory_bytes
 
 if TYPE_CHECKING:
     # The engine (and `cryptography` with it) loads with the replica, not at start.
@@ -38,12 +38,13 @@ MIN_DOCUMENT_BYTES = 16 << 20
 
 
 def board_document_budget(ram_bytes: int | None = None) -> int:
-    """The replica's decoded-document budget on a board with `ram_bytes` of memory (this
-    machine's by default): an eighth of it, so a 512 MB board keeps about 1,300 pages
-    decoded and folds the least recently used back into bytes, where keeping a synced
-    10,000-page wiki decoded would take about 480 MiB, and a 4 GB board keeps them all."""
+    """The replica's decoded-document budget with `ram_bytes` of memory (by default what
+    this process may use: the board's, or its unit's cap, MemoryHigh=128M in
+    systemd/meshportal.service): an eighth of it, at least 16 MiB.  A 512 MB board
+    keeps about 1,300 large pages decoded and folds the least recently used back into
+    bytes, where keeping a synced 10,000-page wiki decoded would take about 480 MiB."""
     if ram_bytes is None:
-        ram_bytes = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        ram_bytes = memory_bytes()
     return max(ram_bytes // DOCUMENT_SHARE, MIN_DOCUMENT_BYTES) // BYTES_PER_DOCUMENT_UNIT
 
 

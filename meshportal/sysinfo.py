@@ -58,3 +58,31 @@ def file_size(path: Path) -> int:
         with contextlib.suppress(OSError):
             total += os.stat(candidate).st_size
     return total
+
+
+def memory_bytes(
+    proc_cgroup: Path = Path("/proc/self/cgroup"), cgroup_root: Path = Path("/sys/fs/cgroup")
+) -> int:
+    """The memory this process may use: the board's, or less where its cgroup caps it (the
+    unit's MemoryHigh=, else MemoryMax=; cgroup v2, or v1's memory controller)."""
+    limit = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    try:
+        lines = proc_cgroup.read_text().splitlines()
+    except OSError:
+        return limit
+    for line in lines:
+        hierarchy, _, rest = line.partition(":")
+        controllers, _, path = rest.partition(":")
+        if hierarchy == "0" and controllers == "":
+            folder = cgroup_root / path.lstrip("/")
+            files = [folder / "memory.high", folder / "memory.max"]
+        elif "memory" in controllers.split(","):
+            files = [cgroup_root / "memory" / path.lstrip("/") / "memory.limit_in_bytes"]
+        else:
+            continue
+        for file in files:
+            with contextlib.suppress(OSError, ValueError):
+                # "max" (v2) or a huge number (v1) mean no limit: int() or min() drops them
+                limit = min(limit, int(file.read_text().strip()))
+                break  # v2: memory.high first, the point where the kernel starts reclaiming
+    return limit

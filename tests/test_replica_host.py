@@ -10,6 +10,7 @@ from meshportal.app import library_migrations
 from meshportal.identity import create_or_load
 from meshportal.replica_host import ReplicaHost, board_document_budget
 from meshportal.store import Database
+from meshportal.sysinfo import memory_bytes
 from sync.change import Change
 from sync.errors import CorruptState
 from sync.identity import Identity as SyncIdentity
@@ -150,6 +151,47 @@ def test_the_document_budget_is_an_eighth_of_the_board() -> None:
     )
     assert board_document_budget(32 * mib) == board_document_budget(128 * mib)  # a floor
     assert board_document_budget() >= board_document_budget(128 * mib)  # this machine
+
+
+def _cgroup(tmp_path: Path, line: str, files: dict[str, str]) -> tuple[Path, Path]:
+    """A /proc/self/cgroup and a /sys/fs/cgroup as the kernel lays them out."""
+    proc = tmp_path / "cgroup"
+    proc.write_text(f"{line}\n")
+    root = tmp_path / "fs"
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text + "\n")
+    return proc, root
+
+
+@pytest.mark.parametrize(
+    ("line", "files", "expected"),
+    [
+        # cgroup v2, the unit's MemoryHigh=128M and MemoryMax=192M: the high mark counts
+        ("0::/system.slice/meshportal.service",
+         {"system.slice/meshportal.service/memory.high": "134217728",
+          "system.slice/meshportal.service/memory.max": "201326592"}, 128 << 20),
+        # no MemoryHigh: the hard cap
+        ("0::/system.slice/meshportal.service",
+         {"system.slice/meshportal.service/memory.high": "max",
+          "system.slice/meshportal.service/memory.max": "201326592"}, 192 << 20),
+        # cgroup v1's memory controller
+        ("4:memory:/system.slice/meshportal.service",
+         {"memory/system.slice/meshportal.service/memory.limit_in_bytes": "100663296"},
+         96 << 20),
+        # no cap at all, or a cgroup whose files are not there: the board's memory
+        ("0::/user.slice", {"user.slice/memory.high": "max", "user.slice/memory.max": "max"},
+         None),
+        ("0::/gone", {}, None),
+    ],
+)  # fmt: skip
+def test_the_memory_a_process_may_use_is_its_cgroups_cap(
+    tmp_path: Path, line: str, files: dict[str, str], expected: int | None
+) -> None:
+    proc, root = _cgroup(tmp_path, line, files)
+    board = memory_bytes(tmp_path / "absent", root)  # no cgroup file: the board's
+    assert memory_bytes(proc, root) == (board if expected is None else expected)
+    assert board > 128 << 20
 
 
 async def test_pages_beyond_the_budget_fold_and_stay_whole(tmp_path: Path) -> None:
