@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from meshportal import __version__, admin, daemon, data_owner, identity
+from meshportal import __version__, admin, daemon, data_owner, identity, installed_box
 from meshportal.cli_common import (
     EXIT_CANNOT_START,
     EXIT_CODES,
@@ -182,7 +182,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(_asked_for(argv))
     args = parser.parse_args(argv)
-    env = dict(os.environ)
+    # typed in a shell on an installed box: look where the unit puts things
+    env = installed_box.unit_environment(args, os.environ)
+    os.environ.update(env)  # the admin socket's path reads RUNTIME_DIRECTORY from there
     try:
         settings = resolve_settings(args, env)
         if getattr(args, "opens_data", False):
