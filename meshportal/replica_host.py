@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING
 
 from meshportal.identity import Identity
 from meshportal.store import Database
-from meshportal.sysinfo import memory_bytes
 
 if TYPE_CHECKING:
     # The engine (and `cryptography` with it) loads with the replica, not at start.
@@ -44,6 +43,8 @@ def board_document_budget(ram_bytes: int | None = None) -> int:
     keeps about 1,300 large pages decoded and folds the least recently used back into
     bytes, where keeping a synced 10,000-page wiki decoded would take about 480 MiB."""
     if ram_bytes is None:
+        from meshportal.sysinfo import memory_bytes  # with the replica, not at start
+
         ram_bytes = memory_bytes()
     return max(ram_bytes // DOCUMENT_SHARE, MIN_DOCUMENT_BYTES) // BYTES_PER_DOCUMENT_UNIT
 
@@ -54,10 +55,9 @@ class ReplicaHost:
     ) -> None:
         self.db = db
         self.identity = identity
-        # decoded documents beyond it fold back into bytes (sync/document_map.py)
-        self.document_budget = (
-            board_document_budget() if document_budget is None else document_budget
-        )
+        # decoded documents beyond it fold back into bytes (sync/document_map.py); None:
+        # the board's, worked out when the replica loads
+        self.document_budget = document_budget
         self._replica: Replica | None = None
         self._load_lock = asyncio.Lock()
         self._listeners: list[CommitListener] = []
@@ -80,6 +80,8 @@ class ReplicaHost:
 
                     key = self.identity.private_key()
                     async with self.db.exclusive() as conn:
+                        if self.document_budget is None:
+                            self.document_budget = board_document_budget()
                         replica = await SyncStore(conn).async_load(
                             SyncIdentity(key), document_budget=self.document_budget
                         )

@@ -63,7 +63,15 @@ def _needed(extra: Iterable[Path]) -> list[Path]:
     paths |= {Path(p).resolve() for p in sys.path if p and Path(p).is_dir()}
     paths.add(Path(sys.executable).resolve().parent)
     # a path inside another one comes with it
-    return sorted(p for p in paths if not any(q in p.parents for q in paths))
+    needed: list[Path] = []
+    for path in sorted(p for p in paths if not any(q in p.parents for q in paths)):
+        if path.is_dir() and not _searchable_by_others(path):
+            # the folder itself is closed (a clone made by mktemp -d is 0700): a bind
+            # keeps its mode, so its entries come back one by one under an open tmpfs
+            needed.extend(sorted(path.iterdir()))
+        else:
+            needed.append(path)
+    return needed
 
 
 def wrap(command: list[str], extra: Iterable[Path] = ()) -> list[str]:
@@ -81,7 +89,8 @@ def wrap(command: list[str], extra: Iterable[Path] = ()) -> list[str]:
         for path in paths:
             inside = shlex.quote(str(path.relative_to(hidden)))
             target = shlex.quote(str(path))
-            script.append(f"mkdir -p {target}; mount --bind {staged}/{inside} {target}\n")
+            make = "mkdir -p" if path.is_dir() else "touch"  # a bind needs its mount point
+            script.append(f"{make} {target}; mount --bind {staged}/{inside} {target}\n")
         script.append(f"umount -l {staged}; rmdir {staged}\n")
     script.append('rmdir "$stage"\nexec "$@"\n')
     return ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", "".join(script),
