@@ -51,6 +51,11 @@ MIGRATIONS: list[str] = [
         value TEXT NOT NULL
     );
     """,
+    # a box that sent forged changes stays blocked across restarts, until trusted again
+    # (kept in memory only, a restart forgot it and took its packs again)
+    """
+    ALTER TABLE mesh_peers ADD COLUMN blocked TEXT NOT NULL DEFAULT '';
+    """,
 ]
 
 MAX_ADDRESSES = 8  # a peer announcing more is trimmed: the row must stay small
@@ -173,6 +178,10 @@ class PeerTable:
             )
             if trusted:
                 await conn.execute("DELETE FROM mesh_revocations WHERE node_id = ?", (node_id,))
+                # the admin vouches for it again: a block for forged changes is lifted
+                await conn.execute(
+                    "UPDATE mesh_peers SET blocked = '' WHERE node_id = ?", (node_id,)
+                )
             else:
                 await conn.execute(
                     "INSERT OR IGNORE INTO mesh_revocations (node_id, at) VALUES (?, ?)",
@@ -198,6 +207,21 @@ class PeerTable:
             " last_sync = CASE WHEN ? THEN ? ELSE last_sync END WHERE node_id = ?",
             [(bytes_in, bytes_out, error[:200], behind, ahead, int(synced), time.time(), node_id)],
         )
+
+    async def block(self, node_id: str, why: str) -> None:
+        """Block a box (it sent forged changes) until the admin trusts it again."""
+        await self.db.write_many(
+            "INSERT INTO mesh_peers (node_id, blocked) VALUES (?, ?)"
+            " ON CONFLICT(node_id) DO UPDATE SET blocked = excluded.blocked",
+            [(check_node_id(node_id), why[:200])],
+        )
+
+    async def blocked(self) -> dict[str, str]:
+        """node id -> why, for every blocked box."""
+        async with self.db.reader.execute(
+            "SELECT node_id, blocked FROM mesh_peers WHERE blocked != ''"
+        ) as cur:
+            return {r[0]: r[1] for r in await cur.fetchall()}
 
     async def record_error(self, node_id: str, error: str) -> None:
         await self.db.write_many(

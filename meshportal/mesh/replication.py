@@ -11,7 +11,8 @@
   back-off after failures, capped at the period.
 
 Only peers the mesh's policy admits (trusted, or any non-revoked peer in public mode) are
-contacted; a peer that sends forged changes is blocked until the admin trusts it again.
+contacted; a peer that sends forged changes is blocked (in the peer table, so across restarts)
+until the admin trusts it again.
 """
 
 from __future__ import annotations

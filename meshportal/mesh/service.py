@@ -200,6 +200,7 @@ class Mesh:
     async def reload_trust(self) -> None:
         self._trusted = await self.peers.trusted_ids()
         self._revoked = await self.peers.revoked_ids()
+        self._blocked = await self.peers.blocked()
 
     async def _on_seen(self, seen: advert.Advert, addresses: list[str]) -> None:
         self._adverts[seen.node_id] = seen
@@ -224,6 +225,7 @@ class Mesh:
     async def _on_forged(self, node_id: str) -> None:
         """A peer sent changes whose signature or chain is wrong: no honest box does."""
         self._blocked[node_id] = "sent forged changes"
+        await self.peers.block(node_id, self._blocked[node_id])
         log.warning("blocked %s: it sent changes that fail signature checks", node_id)
         await self.peers.record_error(
             node_id, "blocked: sent forged changes (trust it again to lift)"

@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 
 from meshportal.app import library_migrations
-from meshportal.identity import node_id_from_public_key
+from meshportal.identity import create_or_load, node_id_from_public_key
 from meshportal.mesh.peers import MAX_ADDRESSES, PeerError, PeerTable, parse_host_port
+from meshportal.mesh.service import Mesh
+from meshportal.settings import load_settings
 from meshportal.store import Database
 
 A = node_id_from_public_key(b"a" * 32)
@@ -104,3 +106,28 @@ def test_host_port_parsing(text: str, expected: tuple[str, int]) -> None:
 def test_bad_addresses_are_refused(text: str) -> None:
     with pytest.raises(PeerError):
         parse_host_port(text, 7717)
+
+
+async def test_a_block_for_forged_changes_survives_a_restart_until_trusted_again(
+    tmp_path: Path,
+) -> None:
+    # the mesh blocks a box whose changes fail signature checks; a restart used to forget
+    # it, and the box's packs were taken again and its sessions accepted
+    identity, _created = create_or_load(tmp_path)
+    db = await Database.open(tmp_path / "db.sqlite3", library_migrations())
+    try:
+        mesh = Mesh(load_settings(env={}), identity, db)
+        await mesh.peers.set_trust(A, True)
+        await mesh.reload_trust()
+        assert mesh.is_trusted(A) and mesh.policy(A) == "trusted"
+        await mesh._on_forged(A)
+        assert mesh.policy(A) is None and not mesh.is_trusted(A)
+        restarted = Mesh(load_settings(env={}), identity, db)
+        await restarted.reload_trust()
+        assert restarted.policy(A) is None and not restarted.is_trusted(A)
+        assert await restarted.peers.blocked() == {A: "sent forged changes"}
+        await restarted.peers.set_trust(A, True)  # the admin vouches for it again
+        await restarted.reload_trust()
+        assert restarted.is_trusted(A) and await restarted.peers.blocked() == {}
+    finally:
+        await db.close()
