@@ -113,6 +113,7 @@ class Peer:
     bytes_in: int
     bytes_out: int
     last_error: str
+    blocked: str = ""  # why it is blocked (it sent forged changes), "" when it is not
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -252,7 +253,7 @@ class PeerTable:
         revoked = await self.revoked_ids()
         async with self.db.reader.execute(
             "SELECT node_id, name, addresses, sync_port, digest, last_seen, online, trusted,"
-            " last_sync, behind, ahead, bytes_in, bytes_out, last_error FROM mesh_peers"
+            " last_sync, behind, ahead, bytes_in, bytes_out, last_error, blocked FROM mesh_peers"
             " ORDER BY trusted DESC, name, node_id"
         ) as cur:
             rows = await cur.fetchall()
@@ -261,7 +262,7 @@ class PeerTable:
                 node_id=r[0], name=r[1], addresses=json.loads(r[2]), sync_port=r[3],
                 digest=r[4], last_seen=r[5], online=bool(r[6]), trusted=bool(r[7]),
                 revoked=r[0] in revoked, last_sync=r[8], behind=r[9], ahead=r[10],
-                bytes_in=r[11], bytes_out=r[12], last_error=r[13],
+                bytes_in=r[11], bytes_out=r[12], last_error=r[13], blocked=r[14],
             )
             for r in rows
         ]  # fmt: skip

@@ -126,6 +126,8 @@ async def test_a_block_for_forged_changes_survives_a_restart_until_trusted_again
         await restarted.reload_trust()
         assert restarted.policy(A) is None and not restarted.is_trusted(A)
         assert await restarted.peers.blocked() == {A: "sent forged changes"}
+        [listed] = await restarted.peers.list()  # what `peer list` shows, daemon stopped
+        assert listed.blocked == "sent forged changes"
         await restarted.peers.set_trust(A, True)  # the admin vouches for it again
         await restarted.reload_trust()
         assert restarted.is_trusted(A) and await restarted.peers.blocked() == {}
