@@ -30,6 +30,7 @@ _TEXT = {
         "trusted": "de confiance",
         "untrusted": "NON approuvée",
         "revoked": "révoquée",
+        "blocked": "bloquée (modifications falsifiées ; l'approuver à nouveau la débloque)",
         "online": "visible",
         "offline": "absente",
         "seen": "vue il y a",
@@ -58,6 +59,7 @@ _TEXT = {
         "trusted": "trusted",
         "untrusted": "NOT trusted",
         "revoked": "revoked",
+        "blocked": "blocked (forged changes; trusting it again lifts it)",
         "online": "visible",
         "offline": "gone",
         "seen": "seen",
@@ -156,7 +158,8 @@ def format_peers(peers: list[dict[str, Any]], words: dict[str, str]) -> str:
         if p.get("sync_port"):
             where += f" :{p['sync_port']}"
         lag = "-" if p["behind"] is None else f"{p['behind']}/{p['ahead']}"
-        lines.append(f"{p['name'] or '?'}  {p['node_id']}  {words[trust]}")
+        blocked = f", {words['blocked']}" if p.get("blocked") else ""
+        lines.append(f"{p['name'] or '?'}  {p['node_id']}  {words[trust]}{blocked}")
         lines.append(
             f"    {words['online'] if p['online'] else words['offline']}, {where};"
             f" {words['seen']} {_ago(p['last_seen'], words)}; {words['synced']}"

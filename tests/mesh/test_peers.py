@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from meshportal.app import library_migrations
+from meshportal.cli_peer import _TEXT, format_peers
 from meshportal.identity import create_or_load, node_id_from_public_key
 from meshportal.mesh.peers import MAX_ADDRESSES, PeerError, PeerTable, parse_host_port
 from meshportal.mesh.service import Mesh
@@ -128,6 +129,8 @@ async def test_a_block_for_forged_changes_survives_a_restart_until_trusted_again
         assert await restarted.peers.blocked() == {A: "sent forged changes"}
         [listed] = await restarted.peers.list()  # what `peer list` shows, daemon stopped
         assert listed.blocked == "sent forged changes"
+        shown = format_peers([listed.as_dict()], _TEXT["en"])
+        assert "trusted, blocked (forged changes" in shown.splitlines()[0]
         await restarted.peers.set_trust(A, True)  # the admin vouches for it again
         await restarted.reload_trust()
         assert restarted.is_trusted(A) and await restarted.peers.blocked() == {}
