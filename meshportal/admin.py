@@ -25,6 +25,10 @@ class AdminUnavailable(Exception):
     """No daemon answers on the socket."""
 
 
+class AdminNoAnswer(AdminUnavailable):
+    """A daemon took the request but gave no usable answer (it stopped, or failed)."""
+
+
 class AdminDenied(Exception):
     """A daemon is there, but this user may not talk to it."""
 
@@ -93,7 +97,14 @@ def ask(path: Path, request: dict[str, Any], timeout: float = 5.0) -> dict[str, 
         raise AdminDenied(f"permission denied on {path}: run as root or join its group") from None
     except TimeoutError:
         raise AdminUnavailable(f"the daemon did not answer on {path}") from None
-    answer = json.loads(b"".join(chunks) or b"{}")
+    except ConnectionResetError:
+        raise AdminNoAnswer(f"the daemon dropped the connection on {path}: see its log") from None
+    if not chunks:  # it closed without a word: it stopped, or failed on this request
+        raise AdminNoAnswer(f"the daemon closed {path} without answering: see its log")
+    try:
+        answer = json.loads(b"".join(chunks))
+    except ValueError:
+        answer = None
     if not isinstance(answer, dict):
-        raise AdminUnavailable("the daemon's answer is not a JSON object")
+        raise AdminNoAnswer(f"the daemon's answer on {path} is not a JSON object")
     return answer

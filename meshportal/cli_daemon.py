@@ -50,9 +50,7 @@ def daemon_running(settings: Settings) -> bool:
 def ask(settings: Settings, request: dict[str, Any], wait: float = 5.0) -> dict[str, Any]:
     """One request to the daemon; its error answer becomes a CommandError."""
     path = admin.socket_path(settings["admin_socket"], settings.data_dir)
-    answer = admin.ask(path, request, timeout=wait)
-    if not answer:  # the connection closed without a word: the daemon died or failed
-        raise CommandError("the daemon stopped before answering: see its log")
+    answer = admin.ask(path, request, timeout=wait)  # AdminUnavailable if it said nothing
     if "error" in answer:
         raise CommandError(str(answer["error"]).removeprefix("bad request: "), EXIT_CONFIG)
     return answer
@@ -91,6 +89,9 @@ def guard(
         except CommandError as exc:
             print(f"meshportal: {exc}", file=sys.stderr)
             return exc.code
+        except admin.AdminNoAnswer as exc:  # there, but it stopped or failed meanwhile
+            print(f"meshportal: {exc}", file=sys.stderr)
+            return EXIT_FAILURE
         except admin.AdminUnavailable:
             print(f"meshportal: {need_daemon()}", file=sys.stderr)
             return EXIT_NOT_RUNNING
