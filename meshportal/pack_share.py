@@ -13,8 +13,9 @@ content reloaded.  A crash mid-swap is repaired at the next start (see pack_disk
 
 Withdrawing: a received pack is served because a box this box trusts signed it.  At
 every pass (at start, after each catalog change, at once when the admin distrusts a
-box) an installed pack whose publisher is no longer trusted, or that the admin
-removed, is taken out of ``DATA/packs`` and so out of the lessons; its archive is no
+box) an installed pack whose publisher is no longer trusted, that the admin removed, or
+that ``packs_accept`` no longer names, is taken out of ``DATA/packs`` and so out of the
+lessons; its archive is no
 longer offered to peers (``withheld_blobs``).  The archive of a distrusted publisher's
 pack is kept, so trusting it again brings the pack back at the next pass; the archive
 of a removed pack is deleted (see pack_withdrawals for why each).
@@ -240,9 +241,9 @@ class PackShare:
             self._withdrawn[item.name] = item
 
     async def _enforce(self) -> list[str]:
-        """Withdraw installed packs the admin removed or whose publisher is no longer
-        trusted; the names withdrawn.  Holds ``_lock``.  Needs no replica unless a
-        removed pack's archive is to be deleted."""
+        """Withdraw installed packs the admin removed, whose publisher is no longer
+        trusted, or that ``packs_accept`` no longer names; the names withdrawn.  Holds
+        ``_lock``.  Needs no replica unless a removed pack's archive is to be deleted."""
         gone = []
         index = self.installed()
         for name in received_folders(self.shared_dir):
@@ -250,13 +251,20 @@ class PackShare:
             # known publisher: withdrawn; the next pass installs it again if it may
             meta = index.get(name, {})
             publisher = str(meta.get("publisher", ""))
+            why = "removed by the admin"
             if not self._refused(name):
-                if self.trusted(publisher):
+                if not self.trusted(publisher):
+                    version, digest = str(meta.get("version", "")), str(meta.get("hash", ""))
+                    await self._record(Withdrawal(name, UNTRUSTED, version, digest, publisher))
+                    why = "its publisher is no longer trusted"
+                elif not self.accepts(name):
+                    # the admin narrowed packs_accept: nothing to record, the setting is
+                    # the decision; the archive stays, so widening it again re-installs
+                    why = "packs_accept no longer names it"
+                else:
                     continue
-                version, digest = str(meta.get("version", "")), str(meta.get("hash", ""))
-                await self._record(Withdrawal(name, UNTRUSTED, version, digest, publisher))
             if await asyncio.to_thread(withdraw, self.shared_dir, self.staging, name):
-                log.warning("withdrew shared pack %s: %s", name, self._withdrawn[name].reason)
+                log.warning("withdrew shared pack %s: %s", name, why)
                 gone.append(name)
         for item in list(self._withdrawn.values()):
             if item.reason == REMOVED and item.digest and self.blobs.has(item.digest):

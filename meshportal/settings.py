@@ -170,7 +170,7 @@ SETTINGS: tuple[Setting, ...] = (
     _row("packs_accept", "str", "",
          "Content packs this box takes from trusted peers, comma-separated names;"
          " * for all, empty for none. Packs from untrusted publishers are never installed,"
-         " and are withdrawn when their publisher is revoked."),
+         " and are withdrawn when their publisher is revoked or this list drops them."),
     _row("packs_max_mb", "int", 64,
          "Largest content pack archive, in MB, that this box shares or installs."),
 )  # fmt: skip

@@ -3,6 +3,7 @@ loopback: not served to visitors, not offered to peers, back when trusted again.
 
 from __future__ import annotations
 
+from meshportal.pack_catalog import parse_accept
 from meshportal.pack_withdrawals import REMOVED, UNTRUSTED
 from tests.mesh.pack_boxes import Factory, reload, two_boxes, write_pack
 
@@ -74,3 +75,24 @@ async def test_a_removed_pack_is_not_taken_again_until_accepted(make_box: Factor
     served = b.pack("cuisine")
     assert served is not None and served.version == "2"
     assert b.share.withdrawn() == {}
+
+
+async def test_a_pack_packs_accept_no_longer_names_is_withdrawn_and_back_when_named(
+    make_box: Factory,
+) -> None:
+    a, b = await two_boxes(make_box)
+    write_pack(a, "cuisine", "1", "Le pain au levain")
+    await reload(a)
+    entry = await a.publish("cuisine")
+    await b.sync(a)
+    assert b.pack("cuisine") is not None
+    # the admin narrows packs_accept (the box reads it at its next start, where a pass runs)
+    b.share.accept_list, b.share.accepts = ["autre"], parse_accept(["autre"])
+    await b.share.check()
+    assert b.pack("cuisine") is None
+    assert b.blobs.has(entry.digest) and b.share.withdrawn() == {}  # nothing refused
+    await b.sync(a)
+    assert b.pack("cuisine") is None  # not taken again either
+    b.share.accept_list, b.share.accepts = ["*"], parse_accept(["*"])
+    assert await b.share.check() == ["cuisine"]  # from the kept archive, no sync needed
+    assert b.pack("cuisine") is not None
