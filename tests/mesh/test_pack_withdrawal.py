@@ -3,9 +3,20 @@ loopback: not served to visitors, not offered to peers, back when trusted again.
 
 from __future__ import annotations
 
-from meshportal.pack_catalog import parse_accept
+from meshportal.pack_catalog import CatalogEntry, parse_accept
 from meshportal.pack_withdrawals import REMOVED, UNTRUSTED
-from tests.mesh.pack_boxes import Factory, reload, two_boxes, write_pack
+from tests.mesh.pack_boxes import Box, Factory, reload, two_boxes, write_pack
+
+
+async def _taken(make_box: Factory, text: str) -> tuple[Box, Box, CatalogEntry]:
+    """Two boxes that trust each other; b took version 1 of a's pack "cuisine"."""
+    a, b = await two_boxes(make_box)
+    write_pack(a, "cuisine", "1", text)
+    await reload(a)
+    entry = await a.publish("cuisine")
+    await b.sync(a)
+    assert b.pack("cuisine") is not None
+    return a, b, entry
 
 
 async def test_distrust_withdraws_a_publishers_packs_and_trust_brings_them_back(
@@ -48,12 +59,7 @@ async def test_distrust_withdraws_a_publishers_packs_and_trust_brings_them_back(
 
 
 async def test_a_removed_pack_is_not_taken_again_until_accepted(make_box: Factory) -> None:
-    a, b = await two_boxes(make_box)
-    write_pack(a, "cuisine", "1", "Version une")
-    await reload(a)
-    first = await a.publish("cuisine")
-    await b.sync(a)
-    assert b.pack("cuisine") is not None
+    a, b, first = await _taken(make_box, "Version une")
 
     item = await b.share.remove("cuisine")
     assert (item.reason, item.version, item.publisher) == (REMOVED, "1", a.node_id)
@@ -80,12 +86,7 @@ async def test_a_removed_pack_is_not_taken_again_until_accepted(make_box: Factor
 async def test_a_pack_packs_accept_no_longer_names_is_withdrawn_and_back_when_named(
     make_box: Factory,
 ) -> None:
-    a, b = await two_boxes(make_box)
-    write_pack(a, "cuisine", "1", "Le pain au levain")
-    await reload(a)
-    entry = await a.publish("cuisine")
-    await b.sync(a)
-    assert b.pack("cuisine") is not None
+    a, b, entry = await _taken(make_box, "Le pain au levain")
     # the admin narrows packs_accept (the box reads it at its next start, where a pass runs)
     b.share.accept_list, b.share.accepts = ["autre"], parse_accept(["autre"])
     await b.share.check()
