@@ -30,12 +30,23 @@ __all__ = [
     "served_packs",
     "swap",
     "withdraw",
+    "work_folder",
     "write_index",
 ]
 
 INDEX = "installed.json"  # beside the pack folders; load_packs only reads folders
-_REPLACED = "replaced-"  # an old version moved aside by a swap: put back if alone
-_WITHDRAWN = "withdrawn-"  # a pack on its way out: deleted
+# Names in the staging folder.  A pack's name is [a-z0-9-] only, so a '.' keeps these
+# apart from any pack: with "replaced-" as the mark, a pack named "replaced-x" cut while
+# unpacking (its work folder "replaced-x-<hash>") was put back by `repair` as a pack
+# "x-<hash>", half-written and never validated, and served.
+_REPLACED = "replaced."  # an old version moved aside by a swap: put back if alone
+_WITHDRAWN = "withdrawn."  # a pack on its way out: deleted
+_WORK = "unpack."  # an archive being unpacked and checked: deleted
+
+
+def work_folder(staging: Path, name: str, digest: str) -> Path:
+    """Where the archive `digest` of pack `name` is unpacked and checked."""
+    return staging / f"{_WORK}{name}-{digest[:16]}"
 
 
 def pick_served(shipped: list[Pack], received: list[Pack]) -> list[Pack]:
@@ -118,7 +129,7 @@ def repair(shared: Path, staging: Path) -> None:
             name = item.name.removeprefix(_REPLACED)
             if item.name.startswith(_REPLACED) and not (shared / name).exists():
                 os.replace(item, shared / name)  # the swap stopped half-way: keep the old one
-            else:
+            else:  # work, withdrawn, or older marks: deleted, re-installed if allowed
                 shutil.rmtree(item, ignore_errors=True)
     try:
         stored = json.loads((shared / INDEX).read_text())

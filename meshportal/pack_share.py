@@ -60,6 +60,7 @@ from meshportal.pack_disk import (
     repair,
     swap,
     withdraw,
+    work_folder,
     write_index,
 )
 from meshportal.pack_withdrawals import (
@@ -205,7 +206,7 @@ class PackShare:
         data = self.blobs.read(entry.digest)  # checked against its hash
         files = read_archive(data, self.limits)
         self.staging.mkdir(parents=True, exist_ok=True)
-        work = self.staging / f"{entry.name}-{entry.digest[:16]}"
+        work = work_folder(self.staging, entry.name, entry.digest)
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir()
         try:

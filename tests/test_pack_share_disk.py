@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from meshportal.pack_disk import repair, served_packs
+from meshportal.pack_disk import repair, served_packs, work_folder
 from tests.test_packs import GOOD, make_pack
 
 
@@ -31,10 +31,22 @@ def test_the_higher_version_of_a_name_is_served_and_a_tie_goes_to_the_shipped(
 def test_a_swap_cut_after_moving_the_old_folder_aside_is_undone(tmp_path: Path) -> None:
     shared, staging = tmp_path / "packs", tmp_path / "packs-staging"
     shared.mkdir()
-    old = make_pack(staging, "replaced-cuisine", GOOD)  # moved aside, new one not in yet
-    make_pack(staging, "cuisine-0123456789abcdef", GOOD)  # a half-written new version
+    old = make_pack(staging, "replaced.cuisine", GOOD)  # moved aside, new one not in yet
+    make_pack(staging, work_folder(staging, "cuisine", "0123456789abcdef" * 4).name, GOOD)
     repair(shared, staging)
     assert (shared / "cuisine" / "manifest.toml").is_file() and not old.exists()
     assert list(staging.iterdir()) == []
     packs, _ = served_packs(tmp_path / "none", shared)
     assert [p.name for p in packs] == ["cuisine"]
+
+
+def test_a_pack_named_like_a_mark_cut_while_unpacking_is_never_served(tmp_path: Path) -> None:
+    # "replaced-" was the mark of a folder moved aside: a pack of that name cut while
+    # unpacking came back at start as a pack "x-<hash>", half-written and never checked
+    shared, staging = tmp_path / "packs", tmp_path / "packs-staging"
+    shared.mkdir()
+    work = work_folder(staging, "replaced-x", "89abcdef01234567" * 4)
+    make_pack(staging, work.name, GOOD)  # its manifest was written, the rest maybe not
+    make_pack(staging, "replaced-y-0123456789abcdef", GOOD)  # the same, by older code
+    repair(shared, staging)
+    assert list(shared.iterdir()) == [] and list(staging.iterdir()) == []
