@@ -32,9 +32,11 @@ __all__ = [
     "withdraw",
     "work_folder",
     "write_index",
+    "write_record",
 ]
 
 INDEX = "installed.json"  # beside the pack folders; load_packs only reads folders
+RECORD = ".installed.json"  # inside each received pack folder (see read_index)
 # Names in the staging folder.  A pack's name is [a-z0-9-] only, so a '.' keeps these
 # apart from any pack: with "replaced-" as the mark, a pack named "replaced-x" cut while
 # unpacking (its work folder "replaced-x-<hash>") was put back by `repair` as a pack
@@ -74,14 +76,33 @@ def received_folders(shared: Path) -> list[str]:
 
 
 def read_index(shared: Path) -> dict[str, dict[str, Any]]:
-    """name -> {version, hash, publisher, at} of the folders installed now."""
+    """name -> {version, hash, publisher, at} of the folders installed now.
+
+    A folder's own record (`RECORD`, written into it before it is swapped in) wins over
+    the index: the index is written after the swap, so a power cut between the two left
+    the new version under the old one's entry, and a later distrust of the new
+    publisher did not withdraw it."""
     try:
         index = json.loads((shared / INDEX).read_text())
     except (OSError, ValueError):
-        return {}
+        index = {}
     if not isinstance(index, dict):
-        return {}
-    return {k: v for k, v in index.items() if isinstance(v, dict) and (shared / k).is_dir()}
+        index = {}
+    out = {k: v for k, v in index.items() if isinstance(v, dict) and (shared / k).is_dir()}
+    for name in received_folders(shared):
+        try:
+            record = json.loads((shared / name / RECORD).read_text())
+        except (OSError, ValueError):
+            continue  # installed by an older meshportal: the index says
+        if isinstance(record, dict):
+            out[name] = record
+    return out
+
+
+def write_record(folder: Path, meta: dict[str, Any]) -> None:
+    """Record in a pack folder, before it is swapped in, which version of whose it is:
+    hidden, so never archived or served."""
+    write_atomically(folder / RECORD, json.dumps(meta, sort_keys=True).encode())
 
 
 def write_index(shared: Path, index: dict[str, dict[str, Any]]) -> None:

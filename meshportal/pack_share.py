@@ -62,6 +62,7 @@ from meshportal.pack_disk import (
     withdraw,
     work_folder,
     write_index,
+    write_record,
 )
 from meshportal.pack_withdrawals import (
     REMOVED,
@@ -215,11 +216,11 @@ class PackShare:
             pack = load_pack(folder)  # PackError: broken, the served version stays
             if pack.version != entry.version:
                 raise ShareError(f"manifest says version {pack.version}, catalog {entry.version}")
+            meta = {"version": entry.version, "hash": entry.digest,
+                    "publisher": entry.publisher, "at": time.time()}  # fmt: skip
+            write_record(folder, meta)  # comes in with the folder, whatever cuts next
             swap(folder, self.shared_dir / entry.name, self.staging)
-            index = self.installed()
-            index[entry.name] = {"version": entry.version, "hash": entry.digest,
-                                 "publisher": entry.publisher, "at": time.time()}  # fmt: skip
-            write_index(self.shared_dir, index)
+            write_index(self.shared_dir, {**self.installed(), entry.name: meta})
         finally:
             shutil.rmtree(work, ignore_errors=True)
 

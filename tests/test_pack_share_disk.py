@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-from meshportal.pack_disk import repair, served_packs, work_folder
+from meshportal.pack_disk import (
+    INDEX,
+    RECORD,
+    read_index,
+    repair,
+    served_packs,
+    work_folder,
+    write_record,
+)
 from tests.test_packs import GOOD, make_pack
 
 
@@ -50,3 +59,21 @@ def test_a_pack_named_like_a_mark_cut_while_unpacking_is_never_served(tmp_path: 
     make_pack(staging, "replaced-y-0123456789abcdef", GOOD)  # the same, by older code
     repair(shared, staging)
     assert list(shared.iterdir()) == [] and list(staging.iterdir()) == []
+
+
+def test_a_folders_own_record_wins_over_an_index_a_power_cut_left_behind(
+    tmp_path: Path,
+) -> None:
+    # the swap brought version 2 of another publisher in, and the box died before the
+    # index said so: the record written into the folder before the swap tells the truth
+    shared = tmp_path / "packs"
+    folder = make_pack(shared, "cuisine", GOOD)
+    old = {"version": "1", "hash": "a" * 64, "publisher": "OLD", "at": 1.0}
+    new = {"version": "2", "hash": "b" * 64, "publisher": "NEW", "at": 2.0}
+    (shared / INDEX).write_text(json.dumps({"cuisine": old, "gone": old}))
+    write_record(folder, new)
+    assert read_index(shared) == {"cuisine": new}
+    (folder / RECORD).unlink()  # installed by an older meshportal: the index says
+    assert read_index(shared) == {"cuisine": old}
+    (folder / RECORD).write_text("{not json")
+    assert read_index(shared) == {"cuisine": old}

@@ -3,7 +3,10 @@ loopback: not served to visitors, not offered to peers, back when trusted again.
 
 from __future__ import annotations
 
+import json
+
 from meshportal.pack_catalog import CatalogEntry, parse_accept
+from meshportal.pack_disk import RECORD
 from meshportal.pack_withdrawals import REMOVED, UNTRUSTED
 from tests.mesh.pack_boxes import Box, Factory, reload, two_boxes, write_pack
 
@@ -16,6 +19,9 @@ async def _taken(make_box: Factory, text: str) -> tuple[Box, Box, CatalogEntry]:
     entry = await a.publish("cuisine")
     await b.sync(a)
     assert b.pack("cuisine") is not None
+    # whose it is travels inside the folder, written before the swap (see pack_disk)
+    record = json.loads((b.root / "data" / "packs" / "cuisine" / RECORD).read_text())
+    assert (record["publisher"], record["hash"]) == (a.node_id, entry.digest)
     return a, b, entry
 
 
