@@ -68,7 +68,13 @@ def run_offline(settings: Settings, work: Callable[[Database], Awaitable[T]]) ->
             await db.close()
 
     lock = DataDirLock(settings.data_dir)
-    lock.acquire()
+    try:
+        lock.acquire()
+    except DataDirLocked:
+        # a daemon started since the caller found none (daemon_running): nothing done
+        raise CommandError(
+            "the daemon started meanwhile: nothing was changed; run the command again"
+        ) from None
     try:
         return asyncio.run(run())
     finally:

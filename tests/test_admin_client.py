@@ -10,6 +10,9 @@ from pathlib import Path
 import pytest
 
 from meshportal import admin
+from meshportal.cli_daemon import CommandError, run_offline
+from meshportal.settings import load_settings
+from meshportal.store import DataDirLock
 
 Reply = Callable[[socket.socket], None]
 
@@ -73,3 +76,21 @@ def test_an_answer_comes_back_as_it_was_sent(serving: Callable[[Reply], Path]) -
 def test_no_socket_is_unavailable(tmp_path: Path) -> None:
     with pytest.raises(admin.AdminUnavailable):
         admin.ask(tmp_path / "absent.sock", {"cmd": "status"})
+
+
+def test_offline_work_refuses_when_a_daemon_started_meanwhile(tmp_path: Path) -> None:
+    # the command found no daemon, then one took the data-folder lock before the work
+    settings = load_settings(env={}, flags={"data": str(tmp_path)})
+    daemon = DataDirLock(tmp_path)
+    daemon.acquire()
+    touched: list[bool] = []
+
+    async def work(_db: object) -> None:
+        touched.append(True)
+
+    try:
+        with pytest.raises(CommandError, match="started meanwhile: nothing was changed"):
+            run_offline(settings, work)
+    finally:
+        daemon.release()
+    assert touched == []
