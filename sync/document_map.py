@@ -194,10 +194,10 @@ class Documents(MutableMapping[str, Document]):
 
     # --- folding -------------------------------------------------------------------------
 
-    def fold(self, busy: Callable[[str], bool] | None = None) -> int:
+    def fold(self, busy: Callable[[str], bool] | None = None, most: int | None = None) -> int:
         """Re-encode the least recently used decoded documents until the others' sizes
-        (size_hint) fit the budget; returns how many were folded.  Documents for which
-        `busy(name)` is true are kept whatever their size.
+        (size_hint) fit the budget, or `most` of them; returns how many were folded.
+        Documents for which `busy(name)` is true are kept whatever their size.
 
         Call it only where no one holds a document to change it later (between batches,
         after a commit, at a batch's pauses: the apply looks its documents up again after
@@ -213,7 +213,7 @@ class Documents(MutableMapping[str, Document]):
         total = sum(sizes)
         folded = 0
         for (name, doc), size in zip(decoded, sizes, strict=True):
-            if total <= budget:
+            if total <= budget or folded == most:
                 break
             if busy is not None and busy(name):
                 continue

@@ -4,12 +4,14 @@ folded document's bytes, and a load's replay keeps to the budget.  Real SQLite f
 
 from __future__ import annotations
 
+import asyncio
 import random
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+import sync.store
 from sync.document_map import Documents
 from sync.errors import MalformedOp
 from sync.pace import Pace
@@ -219,3 +221,43 @@ def test_checking_a_batch_leaves_folded_documents_folded() -> None:
     for r in (limited, unlimited):
         r.apply_segments(segment)
     assert snapshot(limited) == snapshot(unlimited)
+
+
+async def test_a_commit_folds_many_documents_a_slice_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a wiki reindex reads every page: the next commit has hundreds to fold, and other
+    # tasks (visitors' pages) must run between slices of them
+    author = replica(1)
+    for n in range(3 * sync.store.FOLD_STEP):
+        author.insert_text(f"p{n}", 0, f"page {n}")
+    author.seal()
+    async with open_store(tmp_path / "b.db") as store:
+        box = await store.async_load(identity(2))  # no budget yet: nothing folds
+        await store.async_apply(box, author.changes_since({}))
+        assert len(decoded(box)) == 3 * sync.store.FOLD_STEP
+        box.docs.budget = 2 * PAGE
+        turns = 0
+        slices: list[tuple[int, int]] = []  # (documents folded, visitor turns before)
+        fold = Documents.fold
+
+        def counted(docs: Documents, *args: Any, **kwargs: Any) -> int:
+            folded = fold(docs, *args, **kwargs)
+            slices.append((folded, turns))
+            return folded
+
+        async def visitor() -> None:
+            nonlocal turns
+            while True:
+                await asyncio.sleep(0)
+                turns += 1
+
+        monkeypatch.setattr(Documents, "fold", counted)
+        other = asyncio.create_task(visitor())
+        await store.async_commit(box)
+        other.cancel()
+        folded = [count for count, _turns in slices if count]
+        assert max(folded) <= sync.store.FOLD_STEP and sum(folded) >= 3 * sync.store.FOLD_STEP - 2
+        assert len({seen for _count, seen in slices}) == len(slices)  # a turn between each
+        assert decoded_size(box) <= 2 * PAGE
+        assert snapshot(box) == snapshot(author)
