@@ -164,6 +164,7 @@ async def _mesh(app: web.Application) -> AsyncIterator[None]:
     share = app[SHARE] = _pack_share(app, mesh)
     mesh.extra_wanted, mesh.on_fetched = share.wanted_blobs, share.soon
     mesh.withheld, mesh.on_trust_changed = share.withheld_blobs, share.trust_changed
+    share.fetch_from = mesh.sync_now
     await mesh.async_start()
     app[MESH] = mesh
     await share.start()  # before the web port opens: withdrawn packs are never served

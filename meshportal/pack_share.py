@@ -108,6 +108,9 @@ class PackShare:
         self.staging = data_dir / "packs-staging"  # same disk: renames are atomic
         self.node_id = node_id
         self.withdrawals = withdrawals
+        # start a conversation with a box now (the mesh's, set by the app): where an
+        # archive this box wants again can be fetched without waiting for the next sync
+        self.fetch_from: Callable[[str], None] | None = None
         self._withdrawn: dict[str, Withdrawal] = {}  # the table's rows, read at start
         self.accept_list = accept
         self.accepts = parse_accept(accept)
@@ -323,7 +326,16 @@ class PackShare:
             return False
         await self.withdrawals.forget(name, REMOVED)
         del self._withdrawn[name]
-        self.soon()  # installed now if the archive is here, else after the next sync
+        self.soon()  # installed now if the archive is here
+        entry = catalog(await self.host.replica()).get(name)
+        if (
+            entry is not None
+            and self.fetch_from is not None
+            and not self.blobs.has(entry.digest)
+            and self.trusted(entry.publisher)
+        ):
+            # its removal deleted the archive: ask the publisher now, not at the next sync
+            self.fetch_from(entry.publisher)
         return True
 
     # --- publishing ----------------------------------------------------------------------

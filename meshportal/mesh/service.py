@@ -222,6 +222,11 @@ class Mesh:
             return []
         return await self.on_trust_changed(node_id, trusted)
 
+    def sync_now(self, node_id: str) -> None:
+        """Start a conversation with this box now, if it may be contacted."""
+        if self.replicator is not None:
+            self.replicator.kick(node_id)
+
     async def _on_forged(self, node_id: str) -> None:
         """A peer sent changes whose signature or chain is wrong: no honest box does."""
         self._blocked[node_id] = "sent forged changes"

@@ -81,9 +81,12 @@ async def test_a_removed_pack_is_not_taken_again_until_accepted(make_box: Factor
     await b.admin("peer.trust", node_id=a.node_id)
     assert b.share.withdrawn()["cuisine"].reason == REMOVED
 
+    asked: list[str] = []  # the mesh's sync_now, in the daemon
+    b.share.fetch_from = asked.append
     assert await b.share.accept("cuisine")
+    assert asked == [a.node_id]  # its archive was deleted: fetched now, from its publisher
     assert not await b.share.accept("cuisine")  # nothing left to lift
-    await b.sync(a)
+    await b.sync(a)  # the conversation that fetch starts
     served = b.pack("cuisine")
     assert served is not None and served.version == "2"
     assert b.share.withdrawn() == {}
