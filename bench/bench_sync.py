@@ -406,7 +406,7 @@ def _protocol_batches(segments: list[bytes]) -> list[list[bytes]]:
 UNIT_MEMORY_HIGH = 128 << 20  # MemoryHigh= of systemd/meshportal.service
 
 
-def small_board_budget() -> int:
+def unit_document_budget() -> int:
     """The decoded-document budget the daemon gives itself under its unit's memory cap,
     whatever the board (16 MiB of decoded pages: about 330 large ones)."""
     from meshportal.replica_host import board_document_budget
@@ -416,7 +416,7 @@ def small_board_budget() -> int:
 
 def w_apply_100k(workdir: Path, budget: int | None = None) -> dict[str, float]:
     """Timed: apply and persist every signed remote change, in protocol-sized batches;
-    with `budget`, decoded documents beyond it fold back into bytes as on a small board."""
+    with `budget`, decoded documents beyond it fold back into bytes, as under the unit."""
     from sync.codec import Limits
 
     segments = _unpack((workdir / "wiki.segments").read_bytes())
@@ -485,7 +485,7 @@ def w_load_wiki(
     """Timed: a box starts and loads its stored wiki replica (10,000 pages by default),
     then reads one page.  Also the longest the event loop went without running another
     task during the load (sampled every millisecond): what a visitor's request waits.
-    With `budget`, decoded documents beyond it fold back into bytes as on a small board."""
+    With `budget`, decoded documents beyond it fold back into bytes, as under the unit."""
 
     async def run() -> dict[str, float]:
         conn, store = await _open_store(workdir / db_name)
@@ -668,12 +668,12 @@ WORKERS = {
     "load": lambda args: w_load(load_trace(), Path(args.workdir)),
     "prepare_100k": lambda args: w_prepare_100k(Path(args.workdir), args.count, args.pages),
     "apply_100k": lambda args: w_apply_100k(Path(args.workdir)),
-    "apply_100k_small": lambda args: w_apply_100k(Path(args.workdir), small_board_budget()),
+    "apply_100k_small": lambda args: w_apply_100k(Path(args.workdir), unit_document_budget()),
     "prepare_wiki_db": lambda args: w_prepare_wiki_db(Path(args.workdir)),
     "load_wiki": lambda args: w_load_wiki(Path(args.workdir), "wiki.db", args.pages),
     "load_wiki_replay": lambda args: w_load_wiki(Path(args.workdir), "wiki-replay.db", args.pages),
     "load_wiki_replay_small": lambda args: w_load_wiki(
-        Path(args.workdir), "wiki-replay.db", args.pages, small_board_budget()
+        Path(args.workdir), "wiki-replay.db", args.pages, unit_document_budget()
     ),
     "sync_one_new": lambda args: w_sync_one_new(Path(args.workdir)),
     "pull_wiki": lambda args: w_pull_wiki(Path(args.workdir)),

@@ -162,9 +162,7 @@ async def _mesh(app: web.Application) -> AsyncIterator[None]:
     # the wiki's own store: one owner of the blobs folder and its budget
     mesh = Mesh(box.settings, box.identity, app[DB], host=app[REPLICA], blobs=app[WIKI].blobs)
     share = app[SHARE] = _pack_share(app, mesh)
-    mesh.extra_wanted, mesh.on_fetched = share.wanted_blobs, share.soon
-    mesh.withheld, mesh.on_trust_changed = share.withheld_blobs, share.trust_changed
-    share.fetch_from = mesh.sync_now
+    share.attach(mesh)
     await mesh.async_start()
     app[MESH] = mesh
     await share.start()  # before the web port opens: withdrawn packs are never served

@@ -182,9 +182,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(_asked_for(argv))
     args = parser.parse_args(argv)
-    # typed in a shell on an installed box: look where the unit puts things
-    env = installed_box.unit_environment(args, os.environ)
-    os.environ.update(env)  # the admin socket's path reads RUNTIME_DIRECTORY from there
+    # typed in a shell on an installed box: look where the unit puts things (in the
+    # process environment, where the admin socket's path reads RUNTIME_DIRECTORY)
+    os.environ.update(installed_box.unit_environment(args, os.environ))
+    env = dict(os.environ)
     try:
         settings = resolve_settings(args, env)
         if getattr(args, "opens_data", False):

@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
-from meshportal import admin, status
-from meshportal.cli_common import EXIT_CONFIG, EXIT_NOT_RUNNING, EXIT_OK, add_common_options
+from meshportal import status
+from meshportal.cli_common import EXIT_CONFIG, EXIT_OK, add_common_options
 from meshportal.cli_daemon import Command, CommandError, ask, daemon_running, guard, run_offline
 from meshportal.settings import Settings
 
@@ -43,6 +42,7 @@ _TEXT = {
         "why_removed": "supprimé par l'admin (meshportal pack accept {name} pour le reprendre)",
         "why_untrusted": "son éditeur n'est plus de confiance",
         "why_unknown": "éditeur inconnu",
+        "why_not_accepted": "packs_accept ne le nomme plus",
         "removed": "supprimé : {name} {version} ; il ne sera plus installé depuis les autres"
         " boîtes. Pour le reprendre : meshportal pack accept {name}",
         "local_again": "Le pack {name} {version} de cette boîte (content/) est de nouveau servi.",
@@ -74,6 +74,7 @@ _TEXT = {
         "why_removed": "removed by the admin (meshportal pack accept {name} to take it again)",
         "why_untrusted": "its publisher is no longer trusted",
         "why_unknown": "publisher unknown",
+        "why_not_accepted": "packs_accept no longer names it",
         "removed": "removed: {name} {version}; it will not be installed from other boxes"
         " again. To take it again: meshportal pack accept {name}",
         "local_again": "This box's own pack {name} {version} (content/) is served again.",
@@ -99,7 +100,7 @@ def register(p_pack: argparse.ArgumentParser) -> None:
     p_publish = pack_sub.add_parser("publish", help="share a content pack this box serves")
     add_common_options(p_publish)
     p_publish.add_argument("name", metavar="NAME", help="the pack's folder name")
-    p_publish.set_defaults(func=cmd_publish)
+    p_publish.set_defaults(func=_guard(cmd_publish))
 
     p_list = pack_sub.add_parser("list", help="every pack of this box, local and received")
     add_common_options(p_list)
@@ -123,16 +124,8 @@ def _guard(command: Command) -> Command:
 
 def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
     words = _words()
-    path = admin.socket_path(settings["admin_socket"], settings.data_dir)
-    try:
-        # archiving and hashing a large pack on a Pi takes a few seconds
-        answer = admin.ask(path, {"cmd": "pack.publish", "name": args.name}, timeout=120)
-    except admin.AdminUnavailable:
-        print(f"meshportal: {words['need_daemon']}", file=sys.stderr)
-        return EXIT_NOT_RUNNING
-    if "error" in answer:
-        print(f"meshportal: {str(answer['error']).removeprefix('bad request: ')}", file=sys.stderr)
-        return EXIT_CONFIG
+    # archiving and hashing a large pack on a Pi takes a few seconds
+    answer = ask(settings, {"cmd": "pack.publish", "name": args.name}, wait=120)
     print(words["published"].format(**{**answer, "hash": str(answer["hash"])[:12]}))
     print(words["next"])
     return EXIT_OK
@@ -145,21 +138,21 @@ def _offline_rows(settings: Settings) -> list[dict[str, Any]]:
     """The rows as the next start will serve: from the disk and the database."""
     from meshportal.app import content_dir
     from meshportal.mesh.peers import PeerTable
+    from meshportal.pack_catalog import parse_accept
     from meshportal.pack_disk import read_index
     from meshportal.pack_listing import pack_rows, would_serve
     from meshportal.pack_withdrawals import WithdrawalTable
     from meshportal.packs import load_packs
 
     async def read(db: Any) -> list[dict[str, Any]]:
-        peers = PeerTable(db)
-        trusted_ids = await peers.trusted_ids() - await peers.revoked_ids()
+        trusted = (await PeerTable(db).vouched_ids()).__contains__
+        accepts = parse_accept(settings.list_of("packs_accept"))
         withdrawn = await WithdrawalTable(db).all()
         shared = settings.data_dir / "packs"
         shipped, received = load_packs(content_dir(settings))[0], load_packs(shared)[0]
         publishers = {k: str(v.get("publisher", "")) for k, v in read_index(shared).items()}
-        trusted = trusted_ids.__contains__
-        served = would_serve(shipped, received, publishers, withdrawn, trusted)
-        rows = pack_rows(shipped, received, publishers, withdrawn, trusted,
+        served = would_serve(shipped, received, publishers, withdrawn, trusted, accepts)
+        rows = pack_rows(shipped, received, publishers, withdrawn, trusted, accepts,
                          [p.path for p in served])  # fmt: skip
         return [r.as_dict() for r in rows]
 
@@ -168,10 +161,14 @@ def _offline_rows(settings: Settings) -> list[dict[str, Any]]:
 
 
 def _status_text(row: dict[str, Any], words: dict[str, Any]) -> str:
+    from meshportal.pack_listing import NOT_ACCEPTED
+
     if row["status"] not in ("withdrawn", "pending"):
         return str(words[row["status"]])
     if row["reason"] == "removed":
         why = words["why_removed"].format(name=row["name"])
+    elif row["reason"] == NOT_ACCEPTED:
+        why = words["why_not_accepted"]
     else:
         why = words["why_untrusted"] if row["publisher"] else words["why_unknown"]
     return str(words[row["status"]].format(why=why))

@@ -85,9 +85,6 @@ _TEXT = {
 }
 
 
-PeerCommandError = CommandError  # the name the peer commands used first
-
-
 def register(p_peer: argparse.ArgumentParser) -> None:
     """Fill in `meshportal peer` (the parser and its help are made by the CLI)."""
     peer_sub = p_peer.add_subparsers(dest="peer_command", required=True)
@@ -118,10 +115,6 @@ def register(p_peer: argparse.ArgumentParser) -> None:
 
 def _words() -> dict[str, str]:
     return _TEXT[status.admin_language()]
-
-
-_daemon_running = daemon_running
-_ask = ask
 
 
 def _offline(settings: Settings, work: Callable[[Any], Awaitable[Any]]) -> Any:
@@ -172,8 +165,8 @@ def format_peers(peers: list[dict[str, Any]], words: dict[str, str]) -> str:
 
 @_guard
 def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
-    if _daemon_running(settings):
-        peers = _ask(settings, {"cmd": "peer.list"})["peers"]
+    if daemon_running(settings):
+        peers = ask(settings, {"cmd": "peer.list"})["peers"]
     else:
 
         async def read(table: Any) -> list[dict[str, Any]]:
@@ -196,9 +189,9 @@ def cmd_trust(args: argparse.Namespace, settings: Settings) -> int:
     if node_id == identity.read_node_id(settings.data_dir):
         raise PeerError("this is this box's own node id")
     withdrawn: list[str] = []
-    if _daemon_running(settings):
+    if daemon_running(settings):
         cmd = "peer.trust" if args.trusted else "peer.untrust"
-        withdrawn = _ask(settings, {"cmd": cmd, "node_id": node_id}).get("packs_withdrawn", [])
+        withdrawn = ask(settings, {"cmd": cmd, "node_id": node_id}).get("packs_withdrawn", [])
     else:
         _offline(settings, lambda table: table.set_trust(node_id, args.trusted))
         print(words["saved_offline"])
@@ -214,11 +207,11 @@ def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
 
     words = _words()
     host, port = parse_host_port(args.address, settings["sync_port"])
-    if not _daemon_running(settings):
+    if not daemon_running(settings):
         _offline(settings, lambda table: table.add_manual(host, port))
         print(words["saved_offline"])
         return EXIT_OK
-    answer = _ask(settings, {"cmd": "peer.add", "address": args.address}, wait=15)
+    answer = ask(settings, {"cmd": "peer.add", "address": args.address}, wait=15)
     if answer.get("node_id"):
         print(words["added"].format(host=host, port=answer["port"], id=answer["node_id"]))
     else:
@@ -235,22 +228,22 @@ def cmd_pair(args: argparse.Namespace, settings: Settings) -> int:
     words = _words()
     if args.show == bool(args.code):
         raise PairingError("give either --show (on the first box) or CODE (on the second box)")
-    if not _daemon_running(settings):
-        raise PeerCommandError(words["need_daemon"], EXIT_NOT_RUNNING)
+    if not daemon_running(settings):
+        raise CommandError(words["need_daemon"], EXIT_NOT_RUNNING)
     if args.code:
         code = normalise_code(args.code)
         request = {"cmd": "peer.pair.join", "code": code, "address": args.host or ""}
-        answer = _ask(settings, request, wait=60)
+        answer = ask(settings, request, wait=60)
         print(words["this_id"].format(id=identity.read_node_id(settings.data_dir)))
         print(words["joined"].format(id=answer["peer"], addr=answer["address"]))
         return EXIT_OK
-    offer = _ask(settings, {"cmd": "peer.pair.show"}, wait=30)
+    offer = ask(settings, {"cmd": "peer.pair.show"}, wait=30)
     print(words["code"].format(code=offer["code"], min=round(offer["expires_in"] / 60)))
     print(words["on_other"].format(code=offer["code"]))
     print(words["this_id"].format(id=offer["node_id"]), flush=True)
     deadline = time.monotonic() + offer["expires_in"] + 2
     while time.monotonic() < deadline:
-        state = _ask(settings, {"cmd": "peer.pair.state"})
+        state = ask(settings, {"cmd": "peer.pair.state"})
         if state["state"] == "paired":
             print(words["paired"].format(id=state["peer"]))
             return EXIT_OK

@@ -30,9 +30,10 @@ ADMIN_COMMANDS = frozenset({"status", "reload", "settings", "peer", "pack", "adm
 
 
 def unit_environment(args: argparse.Namespace, env: Mapping[str, str]) -> dict[str, str]:
-    """`env`, plus the folders and configuration file the unit gives the daemon when this
-    is an admin command typed outside it on an installed box; `env` as it is otherwise."""
-    out = dict(env)
+    """The variables to add to `env`: the folders and configuration file the unit gives
+    the daemon, when this is an admin command typed outside it on an installed box;
+    none otherwise."""
+    out: dict[str, str] = {}
     if (
         getattr(args, "command", None) not in ADMIN_COMMANDS
         or getattr(args, "data", None)
@@ -44,6 +45,7 @@ def unit_environment(args: argparse.Namespace, env: Mapping[str, str]) -> dict[s
     out["STATE_DIRECTORY"] = str(STATE)
     if RUNTIME.is_dir() and "RUNTIME_DIRECTORY" not in env:
         out["RUNTIME_DIRECTORY"] = str(RUNTIME)
-    if CONFIG.exists() and getattr(args, "config", None) is None:
-        out.setdefault(ENV_PREFIX + "CONFIG", str(CONFIG))
+    named = getattr(args, "config", None) is not None or ENV_PREFIX + "CONFIG" in env
+    if CONFIG.exists() and not named:
+        out[ENV_PREFIX + "CONFIG"] = str(CONFIG)
     return out

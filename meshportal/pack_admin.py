@@ -46,13 +46,13 @@ def pack_commands(
         index = share.installed()
         publishers = {name: str(meta.get("publisher", "")) for name, meta in index.items()}
         rows = pack_rows(shipped, received, publishers, share.withdrawn(), share.trusted,
-                         [p.path for p in served()])  # fmt: skip
+                         share.accepts, [p.path for p in served()])  # fmt: skip
         return {"packs": [r.as_dict() for r in rows], "accept": share.accept_list}
 
     async def remove(request: dict[str, Any]) -> dict[str, Any]:
         name = str(request.get("name", ""))
         shipped = (await asyncio.to_thread(load_packs, content_dir))[0]
-        received = [*share.installed(), *received_folders(share.shared_dir)]
+        received = received_folders(share.shared_dir)  # the index names only these
         problem = removal_problem(name, received, share.withdrawn(), shipped)
         if problem:
             return {"refused": problem, "name": name}

@@ -15,7 +15,9 @@ from meshportal.pack_disk import pick_served
 from meshportal.pack_withdrawals import REMOVED, UNTRUSTED, Withdrawal
 from meshportal.packs import Pack
 
-__all__ = ["PackRow", "pack_rows", "removal_problem", "would_serve"]
+__all__ = ["NOT_ACCEPTED", "PackRow", "must_go", "pack_rows", "removal_problem", "would_serve"]
+
+NOT_ACCEPTED = "not accepted"  # packs_accept no longer names it: no row, the setting decides
 
 # status values: served; shadowed (another pack of that name is served: the higher
 # version); withdrawn (reason REMOVED or UNTRUSTED); pending (withdrawn, but its folder
@@ -31,29 +33,34 @@ class PackRow:
     publisher: str  # node id; "" for local packs, and for received ones of unknown origin
     path: str  # "" once withdrawn
     status: str
-    reason: str = ""  # REMOVED or UNTRUSTED, for withdrawn and pending
+    reason: str = ""  # REMOVED, UNTRUSTED or NOT_ACCEPTED, for withdrawn and pending
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
 
 def must_go(name: str, publisher: str, withdrawn: dict[str, Withdrawal],
-            trusted: Callable[[str], bool]) -> str:  # fmt: skip
-    """Why an installed pack is withdrawn at the next pass ("" if it stays)."""
+            trusted: Callable[[str], bool], accepts: Callable[[str], bool]) -> str:  # fmt: skip
+    """Why an installed pack is withdrawn at the next pass ("" if it stays): the one rule
+    of the daemon's passes (PackShare._enforce) and of `pack list` with it stopped."""
     item = withdrawn.get(name)
     if item is not None and item.reason == REMOVED:
         return REMOVED
-    return "" if trusted(publisher) else UNTRUSTED
+    if not trusted(publisher):
+        return UNTRUSTED
+    return "" if accepts(name) else NOT_ACCEPTED
 
 
 def would_serve(
     shipped: list[Pack], received: list[Pack], publishers: dict[str, str],
     withdrawn: dict[str, Withdrawal], trusted: Callable[[str], bool],
+    accepts: Callable[[str], bool],
 ) -> list[Pack]:  # fmt: skip
     """What the daemon serves once its start pass has withdrawn what must go."""
     kept = [
-        p for p in received if not must_go(p.name, publishers.get(p.name, ""), withdrawn, trusted)
-    ]
+        p for p in received
+        if not must_go(p.name, publishers.get(p.name, ""), withdrawn, trusted, accepts)
+    ]  # fmt: skip
     return pick_served(shipped, kept)
 
 
@@ -63,6 +70,7 @@ def pack_rows(
     publishers: dict[str, str],
     withdrawn: dict[str, Withdrawal],
     trusted: Callable[[str], bool],
+    accepts: Callable[[str], bool],
     served: Iterable[Path],
 ) -> list[PackRow]:
     """One row per pack folder of the box, then one per withdrawn pack, by name."""
@@ -78,7 +86,7 @@ def pack_rows(
         if pack.path in serving:
             status, reason = "served", ""
         else:
-            reason = must_go(pack.name, publisher, withdrawn, trusted)
+            reason = must_go(pack.name, publisher, withdrawn, trusted, accepts)
             status = "pending" if reason else "shadowed"
         rows.append(
             PackRow(pack.name, pack.version, "received", publisher, str(pack.path), status, reason)

@@ -64,6 +64,7 @@ from meshportal.pack_disk import (
     write_index,
     write_record,
 )
+from meshportal.pack_listing import must_go
 from meshportal.pack_withdrawals import (
     REMOVED,
     UNTRUSTED,
@@ -75,6 +76,7 @@ from meshportal.packs import Pack, PackError, load_pack
 from meshportal.replica_host import ReplicaHost
 
 if TYPE_CHECKING:  # the sync engine loads with the replica, not at start
+    from meshportal.mesh.service import Mesh
     from sync.change import Change
     from sync.replica import Replica
 
@@ -108,10 +110,11 @@ class PackShare:
         self.staging = data_dir / "packs-staging"  # same disk: renames are atomic
         self.node_id = node_id
         self.withdrawals = withdrawals
-        # start a conversation with a box now (the mesh's, set by the app): where an
+        # start a conversation with a box now (the mesh's, set by attach): where an
         # archive this box wants again can be fetched without waiting for the next sync
         self.fetch_from: Callable[[str], None] | None = None
         self._withdrawn: dict[str, Withdrawal] = {}  # the table's rows, read at start
+        self._archives_kept: set[str] = set()  # removed packs' archives that others use
         self.accept_list = accept
         self.accepts = parse_accept(accept)
         self.trusted = trusted
@@ -124,6 +127,14 @@ class PackShare:
         self._tasks: set[asyncio.Task[Any]] = set()
 
     # --- lifecycle ---------------------------------------------------------------------
+
+    def attach(self, mesh: Mesh) -> None:
+        """Wire this share into the mesh before either starts: the archives a
+        conversation fetches and never offers, what follows a fetch or a change of
+        trust, and the mesh's way to start a conversation now (`fetch_from`)."""
+        mesh.extra_wanted, mesh.on_fetched = self.wanted_blobs, self.soon
+        mesh.withheld, mesh.on_trust_changed = self.withheld_blobs, self.trust_changed
+        self.fetch_from = mesh.sync_now
 
     async def start(self) -> None:
         """Repair an interrupted swap, withdraw what must go, then follow the catalog.
@@ -256,34 +267,34 @@ class PackShare:
             # known publisher: withdrawn; the next pass installs it again if it may
             meta = index.get(name, {})
             publisher = str(meta.get("publisher", ""))
-            why = "removed by the admin"
-            if not self._refused(name):
-                if not self.trusted(publisher):
-                    version, digest = str(meta.get("version", "")), str(meta.get("hash", ""))
-                    await self._record(Withdrawal(name, UNTRUSTED, version, digest, publisher))
-                    why = "its publisher is no longer trusted"
-                elif not self.accepts(name):
-                    # the admin narrowed packs_accept: nothing to record, the setting is
-                    # the decision; the archive stays, so widening it again re-installs
-                    why = "packs_accept no longer names it"
-                else:
-                    continue
+            why = must_go(name, publisher, self._withdrawn, self.trusted, self.accepts)
+            if not why:
+                continue
+            if why == UNTRUSTED:
+                version, digest = str(meta.get("version", "")), str(meta.get("hash", ""))
+                await self._record(Withdrawal(name, UNTRUSTED, version, digest, publisher))
+            # NOT_ACCEPTED records nothing: the setting is the decision, and the archive
+            # stays, so naming the pack again re-installs it
             if await asyncio.to_thread(withdraw, self.shared_dir, self.staging, name):
                 log.warning("withdrew shared pack %s: %s", name, why)
                 gone.append(name)
         for item in list(self._withdrawn.values()):
-            if item.reason == REMOVED and item.digest and self.blobs.has(item.digest):
+            if item.reason == REMOVED and item.digest not in self._archives_kept:
                 await self._drop_archive(item)
         return gone
 
     async def _drop_archive(self, item: Withdrawal) -> None:
         """Free the SD card of a removed pack's archive, unless a wiki page attaches the
-        same bytes or another pack of the catalog is the same archive."""
+        same bytes or another pack of the catalog is the same archive (then it is kept,
+        and not looked at again by this run's passes: that scans every page's files)."""
         from meshportal.mesh.link import referenced_blobs  # loads with the replica
 
+        if not item.digest or not self.blobs.has(item.digest):
+            return
         replica = await self.host.replica()
         others = {e.digest for e in catalog(replica).values() if e.name != item.name}
         if item.digest in others or item.digest in referenced_blobs(replica):
+            self._archives_kept.add(item.digest)
             return
         await asyncio.to_thread(self.blobs.delete, item.digest)
 
@@ -322,10 +333,11 @@ class PackShare:
 
     async def accept(self, name: str) -> bool:
         """Lift the admin's removal of ``name``; False if it was not removed."""
-        if not self._refused(name):
-            return False
-        await self.withdrawals.forget(name, REMOVED)
-        del self._withdrawn[name]
+        async with self._lock:  # a remove of the same name meanwhile would be lost
+            if not self._refused(name):
+                return False
+            await self.withdrawals.forget(name, REMOVED)
+            del self._withdrawn[name]
         self.soon()  # installed now if the archive is here
         entry = catalog(await self.host.replica()).get(name)
         if (

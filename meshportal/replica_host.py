@@ -57,7 +57,7 @@ class ReplicaHost:
         self.identity = identity
         # decoded documents beyond it fold back into bytes (sync/document_map.py); None:
         # the board's, worked out when the replica loads
-        self.document_budget = document_budget
+        self._document_budget = document_budget
         self._replica: Replica | None = None
         self._load_lock = asyncio.Lock()
         self._listeners: list[CommitListener] = []
@@ -80,10 +80,10 @@ class ReplicaHost:
 
                     key = self.identity.private_key()
                     async with self.db.exclusive() as conn:
-                        if self.document_budget is None:
-                            self.document_budget = board_document_budget()
+                        budget = self._document_budget
                         replica = await SyncStore(conn).async_load(
-                            SyncIdentity(key), document_budget=self.document_budget
+                            SyncIdentity(key),
+                            document_budget=board_document_budget() if budget is None else budget,
                         )
                     replica.subscribe(lambda changes, _local: self._uncommitted.extend(changes))
                     self._replica = replica

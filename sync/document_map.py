@@ -29,6 +29,7 @@ from typing import Any, TypeVar, overload
 
 from sync.documents import DOC_TYPES, Document
 from sync.errors import CorruptState, UnknownDocumentType
+from sync.pace import Pace
 
 __all__ = ["Documents"]
 
@@ -194,10 +195,11 @@ class Documents(MutableMapping[str, Document]):
 
     # --- folding -------------------------------------------------------------------------
 
-    def fold(self, busy: Callable[[str], bool] | None = None, most: int | None = None) -> int:
+    def fold(self, busy: Callable[[str], bool] | None = None, pace: Pace | None = None) -> int:
         """Re-encode the least recently used decoded documents until the others' sizes
-        (size_hint) fit the budget, or `most` of them; returns how many were folded.
-        Documents for which `busy(name)` is true are kept whatever their size.
+        (size_hint) fit the budget, or until `pace` says a slice is over; returns how
+        many were folded.  Documents for which `busy(name)` is true are kept whatever
+        their size.
 
         Call it only where no one holds a document to change it later (between batches,
         after a commit, at a batch's pauses: the apply looks its documents up again after
@@ -213,7 +215,7 @@ class Documents(MutableMapping[str, Document]):
         total = sum(sizes)
         folded = 0
         for (name, doc), size in zip(decoded, sizes, strict=True):
-            if total <= budget or folded == most:
+            if total <= budget:
                 break
             if busy is not None and busy(name):
                 continue
@@ -222,6 +224,8 @@ class Documents(MutableMapping[str, Document]):
             del self._recent[name]
             total -= size
             folded += 1
+            if pace is not None and pace.due():
+                break
         if self._last is not None and self._last not in self._recent:
             self._last = None
         return folded

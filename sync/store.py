@@ -60,7 +60,6 @@ _TABLES = (
 SNAPSHOT_MIN_OPS = 64
 SNAPSHOT_SIZE_RATIO = 1  # ops since the stored state >= its size: rewrite it
 MAX_REPLAY_CHANGES = 50_000  # no stored state lags more changes behind than this
-FOLD_STEP = 128  # documents folded between two turns of the event loop (about 10 ms here)
 
 
 class SyncStore:
@@ -219,10 +218,10 @@ class SyncStore:
         # Local edits and reads decode documents too, thousands after a wiki reindex
         # read every page: fold them a slice at a time, other tasks running between (the
         # caller still holds the write lock, so nothing changes a document meanwhile).
-        folded = replica.docs.fold(most=FOLD_STEP)
+        folded = docs.fold(pace=pace)
         while folded:
             await asyncio.sleep(0)
-            folded = replica.docs.fold(most=FOLD_STEP)
+            folded = docs.fold(pace=pace)
 
     async def async_apply(self, replica: Replica, raws: list[bytes]) -> IngestResult:
         """Apply a remote batch and persist it in one transaction.  On a SyncError the

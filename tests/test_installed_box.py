@@ -75,9 +75,12 @@ def test_only_admin_commands_given_no_folder_look_where_the_unit_puts_things(
     if local_data:
         Path("data").mkdir()
     args = cli.build_parser().parse_args(argv)
-    env = installed_box.unit_environment(args, {"PATH": "/usr/bin"})
-    assert env.get("STATE_DIRECTORY") == (str(state) if installed else None)
-    assert env.get("RUNTIME_DIRECTORY") == (str(runtime) if installed else None)
+    added = installed_box.unit_environment(args, {"PATH": "/usr/bin"})
+    unit = {"STATE_DIRECTORY": str(state), "RUNTIME_DIRECTORY": str(runtime)}
+    assert added == (unit if installed else {})
+    # what the shell sets already stays as it is
+    given = installed_box.unit_environment(args, {"RUNTIME_DIRECTORY": "/elsewhere"})
+    assert "RUNTIME_DIRECTORY" not in given
     # nothing is added on a machine without the unit's data folder
     state.rmdir()
-    assert installed_box.unit_environment(args, {"PATH": "/usr/bin"}) == {"PATH": "/usr/bin"}
+    assert installed_box.unit_environment(args, {"PATH": "/usr/bin"}) == {}

@@ -245,6 +245,11 @@ class PeerTable:
         ) as cur:
             return {r[0] for r in await cur.fetchall()}
 
+    async def vouched_ids(self) -> set[str]:
+        """The boxes Mesh.is_trusted answers yes for: trusted, neither revoked nor
+        blocked (for a command run with the daemon stopped)."""
+        return await self.trusted_ids() - await self.revoked_ids() - set(await self.blocked())
+
     async def revoked_ids(self) -> set[str]:
         async with self.db.reader.execute("SELECT node_id FROM mesh_revocations") as cur:
             return {r[0] for r in await cur.fetchall()}

@@ -212,9 +212,8 @@ class Mesh:
         await self.peers.set_self("instance", name)
 
     async def _on_paired(self, node_id: str) -> None:
-        await self.peers.set_trust(node_id, True)
+        await self.peers.set_trust(node_id, True)  # lifts a block too
         await self.reload_trust()
-        self._blocked.pop(node_id, None)
         await self._trust_changed(node_id, True)
 
     async def _trust_changed(self, node_id: str, trusted: bool) -> list[str]:
@@ -331,12 +330,10 @@ class Mesh:
         node_id = check_node_id(str(request.get("node_id", "")))
         if node_id == self.identity.node_id:
             raise PeerError("this is this box's own node id")
-        await self.peers.set_trust(node_id, trusted)
+        await self.peers.set_trust(node_id, trusted)  # trusting lifts a block too
         await self.reload_trust()
         if trusted:
-            self._blocked.pop(node_id, None)
-            if self.replicator:
-                self.replicator.kick(node_id)
+            self.sync_now(node_id)
         if self.policy(node_id) is None:
             # Revoking stops syncing now, not at the next connection.
             for session in list(self._sessions.pop(node_id, ())):

@@ -94,8 +94,7 @@ async def make_box(tmp_path: Path) -> AsyncIterator[Factory]:
             withdrawals=WithdrawalTable(db), accept=mesh.settings.list_of("packs_accept"),
             trusted=mesh.is_trusted, served_version=served_version, reload=reload,
         )  # fmt: skip
-        mesh.extra_wanted, mesh.on_fetched = share.wanted_blobs, share.soon
-        mesh.withheld, mesh.on_trust_changed = share.withheld_blobs, share.trust_changed
+        share.attach(mesh)
         await mesh.async_start()
         await share.start()
         await reload()
@@ -123,7 +122,8 @@ def write_pack(box: Box, name: str, version: str, text: str) -> Path:
 
 
 async def reload(box: Box) -> None:
-    box.served[:] = served_packs(box.root / "content", box.root / "data" / "packs")[0]
+    """Read the box's packs again, as the app's reload_content does."""
+    await box.share.reload()
 
 
 async def two_boxes(make_box: Factory, accept: str = "*") -> tuple[Box, Box]:

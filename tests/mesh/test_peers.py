@@ -136,3 +136,14 @@ async def test_a_block_for_forged_changes_survives_a_restart_until_trusted_again
         assert restarted.is_trusted(A) and await restarted.peers.blocked() == {}
     finally:
         await db.close()
+
+
+async def test_vouched_ids_are_trusted_neither_revoked_nor_blocked(table: PeerTable) -> None:
+    # what Mesh.is_trusted answers, for `pack list` with the daemon stopped
+    for node in (A, B):
+        await table.set_trust(node, True)
+    assert await table.vouched_ids() == {A, B}
+    await table.block(B, "sent forged changes")
+    assert await table.vouched_ids() == {A}
+    await table.set_trust(A, False)
+    assert await table.vouched_ids() == set()
